@@ -1,0 +1,1 @@
+"""The `neuralmd` command line: a thin typer layer over `neuralmd_core`."""
