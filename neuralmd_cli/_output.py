@@ -41,7 +41,9 @@ def handle_errors(func: F) -> F:
 
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     """Log to stderr: WARNING by default, INFO with -v, DEBUG with -vv, ERROR with -q."""
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
     logging.basicConfig(level=level, stream=sys.stderr, format="neuralmd: %(message)s", force=True)
 
 
@@ -51,13 +53,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render(rows: Sequence[Mapping[str, Any]], fmt: str = "table", meta: Mapping | None = None) -> str:
+def render(
+    rows: Sequence[Mapping[str, Any]], fmt: str = "table", meta: Mapping | None = None
+) -> str:
     """Render rows (dicts with the same keys) as ``table``, ``json`` or ``csv`` text.
 
     JSON output is ``{"meta": {...}, "results": [rows...]}`` when ``meta`` is given, else the list.
     """
     if fmt == "json":
-        payload: Any = {"meta": dict(meta), "results": list(rows)} if meta is not None else list(rows)
+        payload: Any = (
+            {"meta": dict(meta), "results": list(rows)} if meta is not None else list(rows)
+        )
         return json.dumps(payload, indent=2, default=float)
     columns: list[str] = []
     for row in rows:

@@ -46,16 +46,22 @@ def collate_systems(
         lig_batch.append(torch.full((n,), b, dtype=torch.long))
         res_batch.append(torch.full((r,), b, dtype=torch.long))
         if keys.LIG_BONDS in it and it[keys.LIG_BONDS] is not None:
-            bonds.append(_as_tensor(keys.LIG_BONDS, it[keys.LIG_BONDS], dtype).reshape(-1, 2) + offset)
+            bonds.append(
+                _as_tensor(keys.LIG_BONDS, it[keys.LIG_BONDS], dtype).reshape(-1, 2) + offset
+            )
         offset += n
     for key, dim in ((keys.BACKBONE, 0), (keys.RES_TYPE, 0), (keys.LIG_Z, 0), (keys.LIG_MASS, 0)):
         out[key] = torch.cat([_as_tensor(key, it[key], dtype) for it in items], dim=dim)
-    out[keys.LIG_POS] = torch.cat([_as_tensor(keys.LIG_POS, it[keys.LIG_POS], dtype) for it in items], 1)
+    out[keys.LIG_POS] = torch.cat(
+        [_as_tensor(keys.LIG_POS, it[keys.LIG_POS], dtype) for it in items], 1
+    )
     out[keys.LIG_BATCH] = torch.cat(lig_batch)
     out[keys.RES_BATCH] = torch.cat(res_batch)
     out[keys.LIG_BONDS_BATCH] = torch.cat(bonds) if bonds else torch.zeros((0, 2), dtype=torch.long)
     if all(it.get(keys.ENERGY) is not None for it in items):
-        out[keys.ENERGY] = torch.stack([_as_tensor(keys.ENERGY, it[keys.ENERGY], dtype) for it in items])
+        out[keys.ENERGY] = torch.stack(
+            [_as_tensor(keys.ENERGY, it[keys.ENERGY], dtype) for it in items]
+        )
     out[keys.NUM_SYSTEMS] = len(items)
     return out
 

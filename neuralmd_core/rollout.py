@@ -1,0 +1,186 @@
+"""The rollout engine: a trained method + a complex → predicted ligand trajectories.
+
+The engine is a short loop with hooks: it collates the complexes, asks the method for
+``(K, S, N, 3)`` snapshots in one batched computation, runs the divergence guard over every
+predicted snapshot, and hands the valid prefix of each trajectory to a writer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from neuralmd_core import keys
+from neuralmd_core.data.batch import collate_systems
+from neuralmd_core.data.system import BindingSystem
+from neuralmd_core.dynamics.base import Method
+
+#: Boltzmann constant, kcal/mol/K.
+KB_KCAL_PER_MOL_K = 0.0019872041
+#: sqrt(kcal/mol/amu) expressed in Å/ps.
+SQRT_KCAL_PER_AMU_IN_A_PER_PS = math.sqrt(418.4)
+
+
+@dataclass(frozen=True)
+class GuardOptions:
+    """Thresholds of the divergence guard.
+
+    Attributes:
+        max_displacement_A: largest allowed per-snapshot displacement of any ligand atom, Å.
+        max_bond_stretch: largest allowed ratio of a ligand bond length to its input length.
+        min_backbone_distance_A: smallest allowed ligand heavy atom – backbone atom distance, Å.
+    """
+
+    max_displacement_A: float = 5.0
+    max_bond_stretch: float = 1.5
+    min_backbone_distance_A: float = 1.5
+
+
+@dataclass
+class GuardVerdict:
+    """Where a trajectory stopped being valid (``None`` fields when it never did)."""
+
+    valid_snapshots: int
+    diverged_at_snapshot: int | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_trajectory(
+    traj: np.ndarray,
+    start: np.ndarray,
+    bonds: np.ndarray,
+    backbone: np.ndarray,
+    guard: GuardOptions,
+) -> GuardVerdict:
+    """Run the divergence guard over a predicted trajectory of one complex.
+
+    Args:
+        traj: (S, N, 3) predicted ligand positions, Å.
+        start: (N, 3) the last known pose, Å (reference for displacement and bond lengths).
+        bonds: (B, 2) ligand heavy-atom bonds.
+        backbone: (3R, 3) backbone atom positions (N, CA, C), Å.
+        guard: thresholds.
+
+    Returns:
+        The number of valid leading snapshots and, at the first invalid one, its 0-based index
+        among the predicted snapshots and the reason.
+    """
+    bonds = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+    ref_len = np.linalg.norm(start[bonds[:, 0]] - start[bonds[:, 1]], axis=-1)
+    prev = start
+    for s, frame in enumerate(traj):
+        reason = _first_violation(frame, prev, bonds, ref_len, backbone, guard)
+        if reason is not None:
+            return GuardVerdict(valid_snapshots=s, diverged_at_snapshot=s, reason=reason)
+        prev = frame
+    return GuardVerdict(valid_snapshots=int(traj.shape[0]))
+
+
+def _first_violation(frame, prev, bonds, ref_len, backbone, guard: GuardOptions) -> str | None:
+    if not np.isfinite(frame).all():
+        return "non-finite coordinates (NaN/inf)"
+    step = float(np.linalg.norm(frame - prev, axis=-1).max())
+    if step > guard.max_displacement_A:
+        return f"ligand atom moved {step:.2f} A in one snapshot (> {guard.max_displacement_A} A)"
+    if len(bonds):
+        length = np.linalg.norm(frame[bonds[:, 0]] - frame[bonds[:, 1]], axis=-1)
+        ratio = length / np.maximum(ref_len, 1e-6)
+        worst = int(np.argmax(ratio))
+        if ratio[worst] > guard.max_bond_stretch:
+            i, j = bonds[worst]
+            return (
+                f"bond {i}-{j} stretched to {ratio[worst]:.2f}x its input length "
+                f"(> {guard.max_bond_stretch}x)"
+            )
+    if len(backbone):
+        dmin = float(np.sqrt(((frame[:, None, :] - backbone[None]) ** 2).sum(-1)).min())
+        if dmin < guard.min_backbone_distance_A:
+            return (
+                f"ligand heavy atom {dmin:.2f} A from a protein backbone atom "
+                f"(< {guard.min_backbone_distance_A} A)"
+            )
+    return None
+
+
+def thermal_velocity(
+    masses_amu: np.ndarray,
+    temperature_K: float,
+    snapshot_interval_ps: float,
+    generator: torch.Generator,
+) -> np.ndarray:
+    """Maxwell–Boltzmann velocities, in Å per snapshot interval.
+
+    Each Cartesian component is normal with standard deviation sqrt(kB T / m).
+
+    Args:
+        masses_amu: (N,) atomic masses, amu.
+        temperature_K: temperature, K.
+        snapshot_interval_ps: the model's snapshot interval, ps.
+        generator: source of randomness.
+
+    Returns:
+        (N, 3) velocities, Å per snapshot interval.
+    """
+    kt = KB_KCAL_PER_MOL_K * float(temperature_K)
+    sigma_a_per_ps = np.sqrt(kt / np.asarray(masses_amu, dtype=np.float64))
+    sigma_a_per_ps = sigma_a_per_ps * SQRT_KCAL_PER_AMU_IN_A_PER_PS
+    noise = torch.randn((len(masses_amu), 3), generator=generator, dtype=torch.float64).numpy()
+    return noise * sigma_a_per_ps[:, None] * float(snapshot_interval_ps)
+
+
+def predict(
+    method: Method,
+    systems: Sequence[BindingSystem],
+    n_snapshots: int,
+    samples: int = 1,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    init_velocity: Sequence[np.ndarray | None] | None = None,
+) -> list[np.ndarray]:
+    """Roll out several complexes in one batched computation.
+
+    Args:
+        method: a trained method (any registered name).
+        systems: complexes whose ``lig_pos`` ``(H, N, 3)`` holds the known history (H ≥ 1).
+            All must have the same H.
+        n_snapshots: snapshots to predict (S).
+        samples: trajectories per complex (K).
+        seed: seed of the sampling generator.
+        device: torch device.
+        init_velocity: per complex, ``(N, 3)`` Å per snapshot interval or ``None`` (the method
+            then estimates it from the history).
+
+    Returns:
+        One ``(K, S, N_i, 3)`` float64 array (Å) per complex.
+    """
+    device = torch.device(device)
+    dtype = next((p.dtype for p in method.parameters()), torch.float32)
+    batch = collate_systems(
+        [s.static_tensors() | {keys.LIG_POS: s.lig_pos} for s in systems], dtype
+    )
+    batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    if init_velocity is not None and any(v is not None for v in init_velocity):
+        vel = [
+            np.zeros((s.num_atoms, 3)) if v is None else np.asarray(v)
+            for s, v in zip(systems, init_velocity)
+        ]
+        batch["init_velocity"] = torch.as_tensor(np.concatenate(vel), dtype=dtype, device=device)
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    method = method.to(device).eval()
+    with torch.no_grad() if not _needs_grad(method) else torch.enable_grad():
+        out = method.rollout(batch, int(n_snapshots), samples=int(samples), generator=generator)
+    out = out.detach().to("cpu", torch.float64).numpy()
+    splits = np.cumsum([0] + [s.num_atoms for s in systems])
+    return [out[:, :, a:b] for a, b in zip(splits[:-1], splits[1:])]
+
+
+def _needs_grad(method: Method) -> bool:
+    """Energy-based methods differentiate E(x) during rollout."""
+    return bool(getattr(method, "needs_grad_in_rollout", False))
