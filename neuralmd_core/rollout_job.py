@@ -81,8 +81,9 @@ def _check_outputs(req: RolloutRequest, opts: RolloutOptions) -> None:
         if not Path(path).is_file():
             raise InputError(path, "file not found")
     parent = req.output.parent
-    if not parent.is_dir():
-        raise InputError(req.output, f"output folder {parent} does not exist")
+    if parent.exists() and not parent.is_dir():
+        raise InputError(req.output, f"{parent} is not a folder")
+    parent.mkdir(parents=True, exist_ok=True)
     if not opts.force:
         for path in _output_paths(req.output, opts.samples):
             if path.exists():
