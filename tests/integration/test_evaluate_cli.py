@@ -1,0 +1,106 @@
+"""`neuralmd evaluate` end to end on the real reference trajectories."""
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from neuralmd_cli.app import app
+from neuralmd_core.evaluation.evaluate import evaluate_files
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def t4l(refdata_dir):
+    d = refdata_dir / "t4l"
+    return d / "seed1" / "traj.xtc", d / "seed0" / "traj.xtc", d / "seed0" / "topology.pdb"
+
+
+def _run(*args):
+    return runner.invoke(app, ["evaluate", *map(str, args)])
+
+
+def test_json_matches_library_and_has_the_documented_schema(t4l):
+    pred, ref, top = t4l
+    res = _run(pred, "--ref", ref, "--top", top, "--format", "json")
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert set(payload) == {"meta", "results"}
+    assert payload["meta"]["mode"] == "files" and payload["meta"]["averaging"] == "micro"
+    row = payload["results"][0]
+    lib = evaluate_files(pred, ref, top).rows[0]
+    for col in ("mae_A", "rmse_A", "matching_A", "stability_pct", "rmsd_A", "bond_dev_A",
+                "bond_broken_pct", "clash_pct"):  # fmt: skip
+        assert row[col] == pytest.approx(lib[col]), col
+    assert res.stderr == ""
+
+
+def test_stability_alone_table_and_csv(t4l, tmp_path):
+    pred, ref, top = t4l
+    res = _run(pred, "--ref", ref, "--top", top, "--metrics", "stability",
+               "--stability-threshold", "0.01")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    header = res.stdout.splitlines()[0].split()
+    assert header == ["method", "trajectories", "snapshots", "stability_pct"]
+    per = tmp_path / "snap.csv"
+    res = _run(pred, "--ref", ref, "--top", top, "--metrics", "mae,rmse", "--format", "csv",
+               "--per-snapshot", per)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(res.stdout.splitlines()))
+    assert len(rows) == 1 and float(rows[0]["mae_A"]) > float(rows[0]["rmse_A"]) > 0
+    snaps = list(csv.DictReader(per.read_text().splitlines()))
+    assert len(snaps) == 100 and list(snaps[0])[:4] == [
+        "method",
+        "trajectory",
+        "snapshot",
+        "time_ps",
+    ]
+    mean = sum(float(s["mae_A"]) for s in snaps) / 100
+    assert mean == pytest.approx(float(rows[0]["mae_A"]), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["{tmp}/missing.xtc", "--ref", "{ref}", "--top", "{top}"], "not found"),
+        (["{g}/traj.xtc", "--ref", "{ref}", "--top", "{top}", "--pred-top", "{g}/topology.pdb"],
+         "differs from the reference ligand"),
+        (["{pred}", "--ref", "{ref}", "--top", "{top}", "--metrics", "energy"], "unknown metric"),
+        (["{pred}", "--ref", "{ref}", "--top", "{top}", "--ligand-resname", "XYZ"], "XYZ"),
+        (["{pred}", "--ref", "{ref}"], "give PRED --ref REF --top TOP"),
+    ],
+)  # fmt: skip
+def test_bad_inputs_exit_2_with_one_line(t4l, refdata_dir, tmp_path, args, needle):
+    pred, ref, top = t4l
+    fill = {"tmp": tmp_path, "ref": ref, "top": top, "pred": pred,
+            "g": refdata_dir / "11gs" / "seed0"}  # fmt: skip
+    res = _run(*[a.format(**fill) for a in args])
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neuralmd: error:") and needle in lines[0]
+
+
+def test_dataset_mode_cli(tmp_path, refdata_dir):
+    from neuralmd_core.data.prepare import prepare_from_md
+    from neuralmd_core.data.store import write_systems
+    from neuralmd_core.dynamics.registry import build_method
+    from neuralmd_core.training.checkpoint import save_checkpoint
+
+    d = refdata_dir / "t4l"
+    systems = prepare_from_md(
+        d / "seed0" / "topology.pdb", [d / f"seed{k}" / "traj.xtc" for k in (0, 1)]
+    )
+    write_systems(tmp_path / "data.h5", systems)
+    splits = {"train": ["t4l_seed0"], "val": ["t4l_seed0"], "test": ["t4l_seed1"]}
+    save_checkpoint(tmp_path / "m.pt", build_method("static"), {"task": "multi", "splits": splits})
+    res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m.pt"), "--data",
+                              str(tmp_path / "data.h5"), "--format", "json",
+                              "--write-predictions", str(tmp_path / "out")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    results = json.loads(res.stdout)["results"]
+    assert [r["method"] for r in results] == ["static", "static-2", "mean-pose"]
+    assert (tmp_path / "out" / "static" / "t4l_seed1.xtc").is_file()
+    assert (tmp_path / "out" / "reference" / "t4l_seed1.pdb").is_file()
