@@ -47,7 +47,7 @@ def test_round_trip_mdtraj_and_mdanalysis(tmp_path, t4l, ext):
     if TRAJECTORY_FORMATS[ext]:
         assert np.allclose(back.time, lig.time_ps[80 : 80 + S], atol=1e-3)
     if ext == ".h5":
-        return  # MDAnalysis has no reader for mdtraj's HDF5 layout (docs/rollout.md)
+        return  # MDAnalysis has no reader for mdtraj's HDF5 layout (docs/evaluate.md)
     import MDAnalysis as mda
 
     with warnings.catch_warnings():
