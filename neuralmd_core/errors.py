@@ -26,6 +26,9 @@ class InputError(NeuralMDError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
 
+    def __reduce__(self):  # picklable across worker processes
+        return (type(self), (self.path, self.problem))
+
 
 class ConfigError(InputError):
     """An invalid configuration (unknown key, wrong type, out of range)."""
@@ -40,3 +43,6 @@ class DivergenceError(NeuralMDError):
         self.snapshot = snapshot
         self.reason = reason
         super().__init__(f"rollout diverged at snapshot {snapshot}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.snapshot, self.reason))
