@@ -1,0 +1,86 @@
+"""Checkpoints: round trip with weights_only=True; a pickle payload is refused, never run."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from neuralmd_core.dynamics.registry import build_method
+from neuralmd_core.errors import InputError
+from neuralmd_core.training.checkpoint import (
+    load_checkpoint,
+    load_method,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from tests.unit.training.conftest import TINY_NETWORK
+
+META = {"task": "single", "splits": {"train": ["a"]}, "snapshot_interval_ps": 1.0, "seed": 3}
+
+
+def test_round_trip_restores_weights_and_meta(tmp_path):
+    torch.manual_seed(0)
+    method = build_method("gnn-md", TINY_NETWORK, {})
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, method, dict(META, resume={"rng": rng_state()}))
+    raw = torch.load(path, weights_only=True)  # an independent reader
+    assert raw["method"] == "gnn-md" and raw["units"]["length"] == "angstrom"
+    assert set(raw["versions"]) >= {"neuralmd", "torch", "lightning", "torchdiffeq", "python"}
+    loaded, meta = load_method(path)
+    assert meta["task"] == "single" and meta["snapshot_interval_ps"] == 1.0
+    assert meta["method"] == "gnn-md" and "state_dict" not in meta and "resume" not in meta
+    assert not loaded.training
+    for (k, v), (k2, v2) in zip(method.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+
+
+def test_rng_state_round_trip():
+    state = rng_state()
+    a = torch.rand(3)
+    set_rng_state(state)
+    assert torch.equal(torch.rand(3), a)
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_pickle_is_refused_without_running(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    method = build_method("static")
+    save_checkpoint(path, method, META)
+    data = torch.load(path, weights_only=True)
+    data["config"] = _Payload(marker)
+    torch.save(data, path)
+    with pytest.raises(InputError, match="refused to load") as err:
+        load_method(path)
+    assert "system" in str(err.value)
+    assert not marker.exists()
+    # a plain pickle file (not even a torch zip) is refused as well
+    raw = tmp_path / "evil.pkl"
+    raw.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(InputError):
+        load_checkpoint(raw)
+    assert not marker.exists()
+
+
+def test_missing_and_foreign_files(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_method(tmp_path / "none.pt")
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(InputError, match="not a neuralmd checkpoint"):
+        load_method(other)
+    text = tmp_path / "text.pt"
+    text.write_text("hello")
+    with pytest.raises(InputError):
+        load_method(text)
