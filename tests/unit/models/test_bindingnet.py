@@ -195,3 +195,13 @@ def test_real_t4l_geometry_default_size(t4l_system, geo):
     )
     assert float(f1.detach().norm()) > 1e-6
     assert _rel(f2, f1 @ q.T) < 1e-6 and _rel(e2, e1) < 1e-6
+
+
+def test_real_complexes_batched_equal_alone(t4l_system, gs11_system, geo):
+    """t4l (8 atoms) and 11gs (39 atoms) in one batch: residue frames stop at the boundary."""
+    net = _net()
+    alone = [_run(net, x) for x in (t4l_system, gs11_system)]
+    fb, eb = _run(net, geo.batch_systems([t4l_system, gs11_system]))
+    assert len(gs11_system["z"]) == 39
+    assert _rel(fb, torch.cat([f for f, _ in alone])) < 1e-12
+    assert _rel(eb, torch.cat([e for _, e in alone])) < 1e-12
