@@ -1,0 +1,149 @@
+"""NeuralMD-SDE: Langevin dynamics of the ligand, integrated by torchsde (Euler–Maruyama).
+
+State (x, v) per atom, Å and Å per snapshot interval, time in snapshot intervals:
+
+    dx = v dt,    dv = (F(x)/m − γ v) dt + σ(x) dW
+
+F = BindingNet, m = masses / 12 amu, γ = softplus(learned) ≥ 0 (per snapshot interval),
+σ(x) = softplus(Linear(LigandNet(x).s)) ≥ 0 one scalar per atom (isotropic noise, so the
+dynamics is SE(3)-equivariant in distribution); no noise on x. torchsde scales the noise by √dt.
+K samples come from one batched solve over K replicas of the batch; the Brownian motion's
+entropy is drawn from the caller's generator, so a seed fixes every sample.
+
+``paper_compat=True`` instead reproduces the reference's "SDE": an ODE (torchdiffeq, Euler) with
+force F(x) + γ ⊙ ε ⊙ Σ(x), γ ∈ R^{1×3} (init 10), ε ~ N(0,1) ``(N,1)`` redrawn at every
+evaluation and not scaled by √dt, Σ a LigandNet vector output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import pydantic
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from neuralmd_core.dynamics._common import (
+    check_window,
+    history_velocity,
+    position_loss,
+    positions,
+    seed_from,
+)
+from neuralmd_core.dynamics._integrators import LangevinSDE, integrate_langevin, integrate_newton
+from neuralmd_core.dynamics._net import Context, NetMethod, VelocityInit, ligand_net
+from neuralmd_core.dynamics.base import MethodOptions
+
+
+class NeuralMDSDEOptions(MethodOptions):
+    """Hyper-parameters of ``neuralmd-sde``.
+
+    Attributes:
+        step: Euler–Maruyama step dt, snapshot intervals (0.5 = two steps per snapshot).
+        friction_init: initial γ, per snapshot interval (learned, kept ≥ 0 by a softplus).
+        sigma_init: initial σ, Å per snapshot interval^(3/2) (learned, state-dependent, ≥ 0).
+        velocity_net: correct the finite-difference v0 with an equivariant LigandNet.
+        adjoint: back-propagate with the stochastic adjoint (``torchsde.sdeint_adjoint``).
+        paper_compat: the reference's ODE with force noise F + γ·ε·Σ(x) (see module docs).
+        paper_gamma_init: initial γ of the paper_compat variant.
+    """
+
+    step: float = pydantic.Field(0.5, gt=0)
+    friction_init: float = pydantic.Field(1.0, gt=0)
+    sigma_init: float = pydantic.Field(0.1, gt=0)
+    velocity_net: bool = True
+    adjoint: bool = False
+    paper_compat: bool = False
+    paper_gamma_init: float = 10.0
+
+
+def _inv_softplus(y: float) -> float:
+    return y + math.log(-math.expm1(-y))
+
+
+class NeuralMDSDE(NetMethod):
+    """NeuralMD with Langevin dynamics (a real SDE)."""
+
+    name: ClassVar[str] = "neuralmd-sde"
+    Options: ClassVar[type[MethodOptions]] = NeuralMDSDEOptions
+    stochastic: ClassVar[bool] = True
+
+    def __init__(self, model_options: Mapping[str, Any] | None = None, options: Any = None):
+        super().__init__(model_options, options)
+        o = self.options
+        self.build_net()
+        self.v_init = VelocityInit(self.model_options, o.velocity_net)
+        self.noise_net = ligand_net(self.model_options)
+        if o.paper_compat:
+            self.paper_gamma = nn.Parameter(torch.full((1, 3), float(o.paper_gamma_init)))
+        else:
+            self.raw_friction = nn.Parameter(torch.tensor(_inv_softplus(o.friction_init)))
+            self.sigma_head = nn.Linear(self.noise_net.hidden, 1)
+            nn.init.zeros_(self.sigma_head.weight)
+            nn.init.constant_(self.sigma_head.bias, _inv_softplus(o.sigma_init))
+
+    def friction(self) -> torch.Tensor:
+        """γ ≥ 0, per snapshot interval (scalar)."""
+        return F.softplus(self.raw_friction)
+
+    def sigma(self, ctx: Context, x: torch.Tensor) -> torch.Tensor:
+        """σ(x) ``(N, 1)`` ≥ 0, Å per snapshot interval^(3/2), invariant per atom."""
+        s, _ = self.noise_net(x, ctx.z, ctx.lig_batch)
+        return F.softplus(self.sigma_head(s))
+
+    def _paper_accel(self, ctx: Context, seed: int):
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+
+        def accel(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            eps = torch.randn((x.shape[0], 1), generator=gen, dtype=x.dtype).to(x.device)
+            noise = self.paper_gamma.to(x.dtype) * eps * self.noise_net(x, ctx.z, ctx.lig_batch)[1]
+            return (self.field(ctx, x) + noise) / ctx.mass
+
+        return accel
+
+    def predict(
+        self, batch: Mapping[str, Any], history: torch.Tensor, n: int, k: int, seed: int
+    ) -> torch.Tensor:
+        """``k`` sampled continuations of ``history (H, N, 3)``: ``(n, k, N, 3)`` Å (differentiable)."""
+        ctx1 = self.context(batch)
+        x0 = history[-1]
+        v0 = self.v_init(ctx1, x0, history_velocity(batch, history))
+        ctx, n_atoms = ctx1.replicate(k), x0.shape[0]
+        x0, v0 = x0.repeat(k, 1), v0.repeat(k, 1)
+        o = self.options
+        if n == 0:
+            return history[:0].unsqueeze(1).expand(0, k, n_atoms, 3)
+        if o.paper_compat:
+            xs, _ = integrate_newton(self._paper_accel(ctx, seed), x0, v0, n, o.step, "euler")
+        else:
+            sde = LangevinSDE(
+                lambda x: self.field(ctx, x) / ctx.mass,
+                lambda: self.friction().to(x0.dtype),
+                lambda x: self.sigma(ctx, x),
+            )
+            params = self.parameters_requiring_grad() if o.adjoint else ()
+            xs, _ = integrate_langevin(sde, x0, v0, n, o.step, seed, o.adjoint, params)
+        return xs.reshape(n, k, n_atoms, 3)
+
+    def loss(self, batch: Mapping[str, Any], known: int, task: str, loss: str) -> torch.Tensor:
+        """Loss of ONE reparameterised sample (noise from the global torch RNG) against the targets."""
+        pos = check_window(batch, known)
+        pred = self.predict(batch, pos[:known], pos.shape[0] - known, 1, seed_from(None))
+        return position_loss(pred[:, 0], pos[known:], loss)
+
+    def rollout(
+        self,
+        batch: Mapping[str, Any],
+        n_snapshots: int,
+        samples: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``(K, S, N_tot, 3)`` Å: K independent trajectories from one batched solve."""
+        if samples < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
+        with torch.no_grad():
+            pred = self.predict(batch, positions(batch), n_snapshots, samples, seed_from(generator))
+        return pred.permute(1, 0, 2, 3).contiguous()
