@@ -20,10 +20,6 @@ MASS_SCALE_AMU: float = 12.0
 #: Optional batch field: initial velocity (N_tot, 3), Å per snapshot interval.
 INIT_VELOCITY: str = "init_velocity"
 
-#: Fields of a collated batch that are concatenated over ligand atoms / residues / systems.
-_ATOM_KEYS = (keys.LIG_Z, keys.LIG_MASS, INIT_VELOCITY)
-_RES_KEYS = (keys.BACKBONE, keys.RES_TYPE)
-
 
 def positions(batch: Mapping[str, Any]) -> torch.Tensor:
     """The batch's ``LIG_POS`` ``(T, N_tot, 3)`` Å, checked."""
@@ -88,32 +84,6 @@ def repeat_deterministic(pred: torch.Tensor, samples: int) -> torch.Tensor:
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     return pred.unsqueeze(0).repeat(samples, 1, 1, 1)
-
-
-def replicate_batch(batch: Mapping[str, Any], k: int) -> dict[str, Any]:
-    """Concatenate ``k`` copies of a batch as ``k·B`` systems (copy j holds systems j·B..j·B+B-1).
-
-    Atoms of copy j occupy rows ``j·N_tot .. (j+1)·N_tot`` of every per-atom field, so a result
-    ``(..., k·N_tot, 3)`` reshapes to ``(..., k, N_tot, 3)``.
-    """
-    if k == 1:
-        return dict(batch)
-    b = num_systems(batch)
-    n_tot = batch[keys.LIG_Z].shape[0]
-    out = dict(batch)
-    for key in _ATOM_KEYS + _RES_KEYS:
-        if batch.get(key) is not None:
-            out[key] = torch.cat([batch[key]] * k, dim=0)
-    for key in (keys.LIG_BATCH, keys.RES_BATCH):
-        out[key] = torch.cat([batch[key] + j * b for j in range(k)], dim=0)
-    out[keys.LIG_POS] = torch.cat([batch[keys.LIG_POS]] * k, dim=1)
-    if batch.get(keys.ENERGY) is not None:
-        out[keys.ENERGY] = torch.cat([batch[keys.ENERGY]] * k, dim=0)
-    if batch.get(keys.LIG_BONDS_BATCH) is not None:
-        bonds = batch[keys.LIG_BONDS_BATCH]
-        out[keys.LIG_BONDS_BATCH] = torch.cat([bonds + j * n_tot for j in range(k)], dim=0)
-    out[keys.NUM_SYSTEMS] = k * b
-    return out
 
 
 def seed_from(generator: torch.Generator | None) -> int:

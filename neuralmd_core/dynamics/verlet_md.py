@@ -112,11 +112,10 @@ class VerletMD(NetMethod):
         if has_labels and o.energy_weight > 0:
             total = total + o.energy_weight * self.energy_loss(batch, pos)
         if o.position_weight > 0 or not has_labels:
+            weight = o.position_weight if o.position_weight > 0 else 1.0
             h = min(o.loss_horizon, pos.shape[0] - known)
             pred = self.predict(batch, pos[:known], h, create_graph=True)
-            total = total + max(o.position_weight, 0.0 if has_labels else 1.0) * position_loss(
-                pred, pos[known : known + h], loss
-            )
+            total = total + weight * position_loss(pred, pos[known : known + h], loss)
         return total
 
     def rollout(
