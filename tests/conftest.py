@@ -10,7 +10,7 @@ import pytest
 import torch
 
 matplotlib.use("Agg")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+torch.set_num_threads(1)  # 2 shared cores: one thread is fastest for these small models
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NEURALMD_SHARED", REPO.parent / "shared"))
