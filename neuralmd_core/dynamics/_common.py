@@ -5,6 +5,7 @@ Private to ``neuralmd_core.dynamics``. Time is in snapshot intervals, lengths in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,3 +90,8 @@ def repeat_deterministic(pred: torch.Tensor, samples: int) -> torch.Tensor:
 def seed_from(generator: torch.Generator | None) -> int:
     """A non-negative 31-bit integer drawn from ``generator`` (the global RNG when ``None``)."""
     return int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
+
+
+def inv_softplus(y: float) -> float:
+    """x with softplus(x) = y (for initialising softplus-parameterised positives)."""
+    return y + math.log(-math.expm1(-y))

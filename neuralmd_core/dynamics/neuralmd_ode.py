@@ -2,9 +2,10 @@
 
 State (x, v), positions Å, velocities Å per snapshot interval, time in snapshot intervals:
 
-    dx/dt = v (+ α·Ref(x) when ``alpha_ref > 0``),     dv/dt = F(x) / m
+    dx/dt = v (+ α·Ref(x) when ``alpha_ref > 0``),     dv/dt = F(x) / m − γ v
 
-F = BindingNet (protein encoded once per call), m = masses / 12 amu. v0 is the given
+F = BindingNet (protein encoded once per call), m = masses / 12 amu, γ ≥ 0 a learned friction
+(``friction=False`` gives the purely Newtonian dv/dt = F/m of the paper). v0 is the given
 ``init_velocity`` or the finite difference of the last two known frames (zero with one frame),
 optionally corrected by an equivariant LigandNet. See docs/methods.md.
 """
@@ -16,10 +17,13 @@ from typing import Any, ClassVar, Literal
 
 import pydantic
 import torch
+from torch import nn
+from torch.nn import functional as F
 
 from neuralmd_core.dynamics._common import (
     check_window,
     history_velocity,
+    inv_softplus,
     position_loss,
     positions,
     repeat_deterministic,
@@ -45,6 +49,11 @@ class NeuralMDODEOptions(MethodOptions):
         time_scaling: the reference's ``scaling``: each snapshot spans 1/time_scaling time units
             and the step is divided by it (reference single-trajectory: 100 with step 1 = one
             Euler step x + 0.01·v). Leave at 1 for the correct method.
+        friction: add a learned friction −γ v to dv/dt (γ ≥ 0 per snapshot interval, softplus).
+            The training MD is Langevin dynamics sampled far more coarsely than its velocity
+            decorrelation time (1 ps snapshots, friction 1/ps); without dissipation a carried
+            velocity makes the ligand drift away. ``False`` = the paper's Newtonian ODE.
+        friction_init: initial γ, per snapshot interval.
     """
 
     solver: Literal["euler", "rk4"] = "euler"
@@ -54,6 +63,8 @@ class NeuralMDODEOptions(MethodOptions):
     velocity_net: bool = True
     rollout_velocity: Literal["carry", "reestimate"] = "carry"
     time_scaling: float = pydantic.Field(1.0, gt=0)
+    friction: bool = True
+    friction_init: float = pydantic.Field(1.0, gt=0)
 
 
 class NeuralMDODE(NetMethod):
@@ -67,6 +78,18 @@ class NeuralMDODE(NetMethod):
         self.build_net()
         self.v_init = VelocityInit(self.model_options, self.options.velocity_net)
         self.ref_net = ligand_net(self.model_options) if self.options.alpha_ref > 0 else None
+        if self.options.friction:
+            self.raw_friction = nn.Parameter(torch.tensor(inv_softplus(self.options.friction_init)))
+
+    def friction(self) -> torch.Tensor | None:
+        """γ ≥ 0 per snapshot interval, or ``None`` for the purely Newtonian ODE."""
+        return F.softplus(self.raw_friction) if self.options.friction else None
+
+    def _accel(self, ctx: Context):
+        gamma = self.friction()
+        if gamma is None:
+            return lambda x, v: self.field(ctx, x) / ctx.mass
+        return lambda x, v: self.field(ctx, x) / ctx.mass - gamma.to(x.dtype) * v
 
     def _drift(self, ctx: Context):
         if self.ref_net is None:
@@ -78,7 +101,7 @@ class NeuralMDODE(NetMethod):
         """Positions ``(n, N, 3)`` at snapshots 1..n from (x0, v0)."""
         o = self.options
         xs, _ = integrate_newton(
-            lambda x, v: self.field(ctx, x) / ctx.mass,
+            self._accel(ctx),
             x0,
             v0,
             n,

@@ -75,3 +75,18 @@ def test_adjoint_matches_direct_loss(t4l_system):
     assert torch.allclose(losses[0], losses[1])
     g1, g2 = direct.net.out.w2.weight.grad, adjoint.net.out.w2.weight.grad
     assert torch.allclose(g1, g2, rtol=0.05, atol=1e-3 * float(g1.abs().max()))
+
+
+@pytest.mark.parametrize("friction", [True, False])
+def test_friction_bounds_free_flight(t4l_system, friction):
+    """With zero force, v0 carries the ligand 20 Å in 20 snapshots without friction; with γ = 1
+    per interval (Euler, step 0.5) the total drift is bounded by v0/γ = 1 Å per unit velocity."""
+    method = build_method("neuralmd-ode", TINY, {"friction": friction, "velocity_net": False})
+    for p in method.net.parameters():
+        torch.nn.init.zeros_(p)
+    batch = batch_of(window(t4l_system, 0, 1))
+    batch["init_velocity"] = torch.zeros_like(batch[keys.LIG_POS][0]) + torch.tensor([1.0, 0, 0])
+    traj = method.rollout(batch, 20)[0]
+    drift = (traj[-1] - batch[keys.LIG_POS][0])[:, 0]
+    expected = 1.0 - 0.5**40 if friction else 20.0  # Euler: v halves every step of 0.5
+    assert torch.allclose(drift, torch.full_like(drift, expected), atol=1e-4)

@@ -55,3 +55,24 @@ def test_sigma_is_rotation_invariant_and_training_reaches_it(t4l_system):
     method.loss(batch, 1, "multi", "mse").backward()
     for p in (method.raw_friction, method.sigma_head.weight, method.net.out.w2.weight):
         assert p.grad is not None and float(p.grad.abs().sum()) > 0
+
+
+def _sigma_after(score: str, t4l_system, steps: int = 25) -> float:
+    torch.manual_seed(0)
+    method = build_method("neuralmd-sde", TINY, {"sigma_init": 0.01, "training_score": score})
+    batch = batch_of(window(t4l_system, 10, 6))
+    opt = torch.optim.Adam([method.sigma_head.bias], lr=0.05)  # fit the noise level alone
+    for _ in range(steps):
+        value = method.loss(batch, 2, "single", "l1")
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+    return float(torch.nn.functional.softplus(method.sigma_head.bias.detach()))
+
+
+def test_energy_score_fits_the_noise_instead_of_collapsing_it(t4l_system):
+    """At 1 ps the ligand's next positions are spread by ~1 Å: the proper energy score raises a
+    too-small σ, while the one-sample L1 loss pushes it down (the collapse it replaces)."""
+    energy = _sigma_after("energy", t4l_system)
+    sample = _sigma_after("sample", t4l_system)
+    assert energy > 0.03 > 0.01 > sample, (energy, sample)
