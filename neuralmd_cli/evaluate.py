@@ -52,6 +52,11 @@ def evaluate(
         None, "--per-snapshot", help="Also write per-snapshot values to this CSV."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of stochastic methods (dataset mode)."),
+    samples: int = typer.Option(
+        1,
+        "--samples",
+        help="Trajectories per stochastic method (dataset mode): sample 0 and the mean of K are scored.",
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True),
 ) -> None:
     """Score predicted ligand trajectories with the paper's metrics (see docs/evaluate.md).
@@ -75,7 +80,14 @@ def evaluate(
                 "--model", "dataset mode takes --model CKPT --data DATA.h5 and no PRED"
             )
         report = E.evaluate_dataset_report(
-            list(model), data, split, names, stability_threshold, write_predictions, seed=seed
+            list(model),
+            data,
+            split,
+            names,
+            stability_threshold,
+            write_predictions,
+            seed=seed,
+            samples=samples,
         )
     else:
         if pred is None or ref is None or top is None:

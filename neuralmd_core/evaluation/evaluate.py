@@ -268,8 +268,10 @@ def protocol_from_meta(meta: dict, split: str, ckpt: str | Path) -> Protocol:
     return Protocol(task, split, names, (int(frames[0]), int(frames[1])))
 
 
-def _run_method(method, systems: list, protocol: Protocol, seed: int) -> list[np.ndarray]:
-    """Predictions (S_i, N_i, 3) Å for each system under ``protocol`` (batched by shape)."""
+def _run_method(
+    method, systems: list, protocol: Protocol, seed: int, samples: int = 1
+) -> list[np.ndarray]:
+    """Predictions (K, S_i, N_i, 3) Å for each system under ``protocol`` (batched by shape)."""
     from dataclasses import replace
 
     from neuralmd_core.rollout import predict
@@ -284,8 +286,8 @@ def _run_method(method, systems: list, protocol: Protocol, seed: int) -> list[np
             chunk = idx[lo : lo + 16]
             known = [replace(systems[i], lig_pos=systems[i].lig_pos[:hist],
                              time_ps=systems[i].time_ps[:hist]) for i in chunk]  # fmt: skip
-            for i, pred in zip(chunk, predict(method, known, n_pred, samples=1, seed=seed)):
-                out[i] = pred[0]
+            for i, pred in zip(chunk, predict(method, known, n_pred, samples=samples, seed=seed)):
+                out[i] = pred
     return out  # type: ignore[return-value]
 
 
@@ -295,18 +297,26 @@ def _write_references(folder: Path, systems: Sequence) -> None:
         write_system_trajectory(path, s, s.lig_pos, s.time_ps)
 
 
-def _score_method(label, method, systems, protocol, metrics, threshold, seed, write_dir):
-    preds = _run_method(method, systems, protocol, seed)
-    scored = []
-    for s, pred in zip(systems, preds):
-        _, first, stop = protocol.ranges(s.num_frames)
-        idx = np.arange(first, stop)
-        scored.append(score(s.name, pred, s.lig_pos[idx], idx, s.time_ps[idx], metrics,
-                            s.lig_bonds, s.backbone.reshape(-1, 3), threshold))  # fmt: skip
-        if write_dir is not None:
-            write_system_trajectory(Path(write_dir) / safe_name(label) / f"{safe_name(s.name)}.xtc",
-                                    s, pred, s.time_ps[idx])  # fmt: skip
-    return scored
+def _score_method(label, method, systems, protocol, metrics, threshold, seed, write_dir, samples=1):
+    """Score sample 0 as ``label`` and, for stochastic methods with ``samples`` > 1, the mean of
+    the K sampled trajectories as ``label[mean of K]``. Returns ``[(label, scored), ...]``."""
+    preds = _run_method(method, systems, protocol, seed, samples if method.stochastic else 1)
+    variants = [(label, lambda p: p[0])]
+    if method.stochastic and samples > 1:
+        variants.append((f"{label}[mean of {samples}]", lambda p: p.mean(axis=0)))
+    out = []
+    for name, pick in variants:
+        scored = []
+        for s, pred in zip(systems, preds):
+            _, first, stop = protocol.ranges(s.num_frames)
+            idx = np.arange(first, stop)
+            scored.append(score(s.name, pick(pred), s.lig_pos[idx], idx, s.time_ps[idx], metrics,
+                                s.lig_bonds, s.backbone.reshape(-1, 3), threshold))  # fmt: skip
+            if write_dir is not None:
+                write_system_trajectory(Path(write_dir) / safe_name(name) / f"{safe_name(s.name)}.xtc",
+                                        s, pick(pred), s.time_ps[idx])  # fmt: skip
+        out.append((name, scored))
+    return out
 
 
 def _unique_label(name: str, seen: dict[str, int]) -> str:
@@ -324,6 +334,7 @@ def evaluate_dataset_report(
     write_predictions: str | Path | None = None,
     references: Sequence[str] = ("static", "mean-pose"),
     seed: int = 0,
+    samples: int = 1,
 ) -> EvaluationReport:
     """Score checkpoints (and the reference predictors) on a prepared dataset's split.
 
@@ -342,6 +353,8 @@ def evaluate_dataset_report(
             the whole ground-truth trajectory, so ``evaluate PRED --ref REF`` reproduces the row.
         references: reference predictors scored beside the models.
         seed: seed of stochastic methods.
+        samples: K trajectories per stochastic method; sample 0 is scored as the method and the
+            mean of the K trajectories as ``METHOD[mean of K]``.
 
     Returns:
         An :class:`EvaluationReport`; rows carry ``method``, ``model`` (checkpoint or
@@ -376,11 +389,12 @@ def evaluate_dataset_report(
                     _write_references(Path(write_predictions), systems)
             for name, m, source in todo:
                 label = _unique_label(name, labels)
-                scored = _score_method(label, m, systems, protocol, metrics,
-                                       stability_threshold, seed, write_predictions)  # fmt: skip
                 extra = {"model": source, "task": protocol.task, "split": split}
-                report.rows.append(summarize_method(label, scored, extra))
-                report.per_snapshot += snapshot_rows(label, scored)
+                for row_label, scored in _score_method(label, m, systems, protocol, metrics,
+                                                       stability_threshold, seed,
+                                                       write_predictions, samples):  # fmt: skip
+                    report.rows.append(summarize_method(row_label, scored, extra))
+                    report.per_snapshot += snapshot_rows(row_label, scored)
     return report
 
 

@@ -110,3 +110,26 @@ def test_dataset_mode_errors(tmp_path, t4l_dataset):
     )
     with pytest.raises(InputError, match="split 'holdout'"):
         evaluate_dataset_report([ok], t4l_dataset, split="holdout")
+
+
+def test_stochastic_method_scores_one_sample_and_the_mean_of_k(tmp_path, t4l_dataset):
+    from neuralmd_core.dynamics.registry import build_method
+    from neuralmd_core.training.checkpoint import save_checkpoint
+    from neuralmd_core.training.tasks import single_split
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    sde = build_method("neuralmd-sde", {"hidden": 8, "num_radial": 4, "num_ligand_layers": 1},
+                       {"sigma_init": 0.2})  # fmt: skip
+    meta = {"task": "single", "snapshot_interval_ps": 1.0,
+            "splits": single_split("t4l_seed0", 100, 0.8, 0.1, 3).as_dict()}  # fmt: skip
+    ckpt = save_checkpoint(tmp_path / "sde.pt", sde, meta) or tmp_path / "sde.pt"
+    rows = {r["method"]: r for r in evaluate_dataset_report([ckpt], t4l_dataset, samples=4).rows}
+    assert set(rows) == {"neuralmd-sde", "neuralmd-sde[mean of 4]", "static", "mean-pose"}
+    one, mean = rows["neuralmd-sde"], rows["neuralmd-sde[mean of 4]"]
+    assert one["snapshots"] == mean["snapshots"] == 20
+    assert one["mae_A"] != mean["mae_A"]
+    # a deterministic method ignores --samples: no extra row
+    det = save_reference_checkpoint(tmp_path / "static.pt", "static", "single", ["t4l_seed0"])
+    labels = [r["method"] for r in evaluate_dataset_report([det], t4l_dataset, samples=4).rows]
+    assert labels == ["static", "static-2", "mean-pose"]
