@@ -160,6 +160,23 @@ def predict(
     Returns:
         One ``(K, S, N_i, 3)`` float64 array (Å) per complex.
     """
+    batch = rollout_batch(method, systems, device, init_velocity)
+    out = run_batch_rollout(method, batch, n_snapshots, samples, seed)
+    out = out.to("cpu", torch.float64).numpy()
+    splits = np.cumsum([0] + [s.num_atoms for s in systems])
+    return [out[:, :, a:b] for a, b in zip(splits[:-1], splits[1:])]
+
+
+def rollout_batch(
+    method: Method,
+    systems: Sequence[BindingSystem],
+    device: str | torch.device = "cpu",
+    init_velocity: Sequence[np.ndarray | None] | None = None,
+) -> dict:
+    """Collate ``systems`` for :func:`run_batch_rollout` (the method's dtype, on ``device``).
+
+    Args and units as in :func:`predict`.
+    """
     device = torch.device(device)
     dtype = next((p.dtype for p in method.parameters()), torch.float32)
     batch = collate_systems(
@@ -168,17 +185,29 @@ def predict(
     batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
     if init_velocity is not None and any(v is not None for v in init_velocity):
         vel = [
-            np.zeros((s.num_atoms, 3)) if v is None else np.asarray(v)
+            _history_velocity(s) if v is None else np.asarray(v)
             for s, v in zip(systems, init_velocity)
         ]
         batch["init_velocity"] = torch.as_tensor(np.concatenate(vel), dtype=dtype, device=device)
+    return batch
+
+
+def run_batch_rollout(
+    method: Method, batch: dict, n_snapshots: int, samples: int = 1, seed: int = 0
+) -> torch.Tensor:
+    """The batched computation alone: ``(K, S, N_tot, 3)`` Å on the batch's device."""
+    device = batch[keys.LIG_POS].device
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     method = method.to(device).eval()
     with torch.no_grad() if not _needs_grad(method) else torch.enable_grad():
         out = method.rollout(batch, int(n_snapshots), samples=int(samples), generator=generator)
-    out = out.detach().to("cpu", torch.float64).numpy()
-    splits = np.cumsum([0] + [s.num_atoms for s in systems])
-    return [out[:, :, a:b] for a, b in zip(splits[:-1], splits[1:])]
+    return out.detach()
+
+
+def _history_velocity(system: BindingSystem) -> np.ndarray:
+    """What a method estimates without a given velocity: the last finite difference, else 0."""
+    pos = np.asarray(system.lig_pos, dtype=np.float64)
+    return pos[-1] - pos[-2] if pos.shape[0] >= 2 else np.zeros_like(pos[-1])
 
 
 def _needs_grad(method: Method) -> bool:

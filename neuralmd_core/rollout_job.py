@@ -77,16 +77,24 @@ def _output_paths(output: Path, samples: int) -> list[Path]:
 
 
 def _check_outputs(req: RolloutRequest, opts: RolloutOptions) -> None:
+    """Fail before any computation (and without creating anything) on a bad request."""
+    from neuralmd_core.io.writers import TRAJECTORY_FORMATS, topology_path_for
+
     for path in (req.complex_pdb, req.ligand):
         if not Path(path).is_file():
             raise InputError(path, "file not found")
+    if req.output.suffix.lower() not in TRAJECTORY_FORMATS:
+        raise InputError(req.output, f"unknown trajectory extension {req.output.suffix!r}; "
+                         f"use one of {' '.join(TRAJECTORY_FORMATS)}")  # fmt: skip
     parent = req.output.parent
     if parent.exists() and not parent.is_dir():
         raise InputError(req.output, f"{parent} is not a folder")
-    parent.mkdir(parents=True, exist_ok=True)
-    if not opts.force:
-        for path in _output_paths(req.output, opts.samples):
-            if path.exists():
+    inputs = {Path(p).resolve() for p in (req.complex_pdb, req.ligand)}
+    for traj in _output_paths(req.output, opts.samples):
+        for path in (traj, topology_path_for(traj)):
+            if path.resolve() in inputs:
+                raise InputError(path, "output would overwrite an input file")
+            if path.exists() and not opts.force:
                 raise InputError(path, "output exists (use --force to overwrite)")
 
 
@@ -97,17 +105,17 @@ def _init_velocity(system, meta: dict, opts: RolloutOptions, gen: torch.Generato
     if opts.init_velocity == "thermal":
         return thermal_velocity(system.lig_mass, opts.temperature_K, interval, gen)
     if opts.init_velocity == "from-traj":
-        return _velocity_from_traj(system, opts)
+        return _velocity_from_traj(system, opts, interval)
     raise InputError("--init-velocity", f"unknown mode {opts.init_velocity!r}")
 
 
-def _velocity_from_traj(system, opts: RolloutOptions) -> np.ndarray:
-    from neuralmd_core.io.writers import read_ligand_trajectory
+def _velocity_from_traj(system, opts: RolloutOptions, interval_ps: float) -> np.ndarray:
+    from neuralmd_core.io.writers import has_times, read_ligand_trajectory
 
     if opts.velocity_traj is None:
         raise InputError("--init-velocity", "from-traj needs --velocity-traj TRAJ")
     top = opts.velocity_top or opts.velocity_traj
-    pos, *_ = read_ligand_trajectory(opts.velocity_traj, top, system.lig_resname)
+    pos, times, *_ = read_ligand_trajectory(opts.velocity_traj, top, system.lig_resname)
     if pos.shape[0] < 2:
         raise InputError(opts.velocity_traj, "needs at least two frames to estimate a velocity")
     if pos.shape[1] != system.num_atoms:
@@ -115,8 +123,15 @@ def _velocity_from_traj(system, opts: RolloutOptions) -> np.ndarray:
             opts.velocity_traj,
             f"ligand has {pos.shape[1]} heavy atoms, the input ligand has {system.num_atoms}",
         )
-    # A trajectory at the model's snapshot interval: velocity in Å per snapshot interval.
-    return pos[-1] - pos[-2]
+    velocity = pos[-1] - pos[-2]  # Å per frame step of the trajectory
+    if not has_times(opts.velocity_traj):  # DCD/PDB: assumed at the model's interval
+        return velocity
+    dt = float(times[-1] - times[-2])
+    if not dt > 0:
+        raise InputError(opts.velocity_traj, f"last two frames are {dt} ps apart")
+    if abs(dt - interval_ps) > 1e-6 * interval_ps:
+        log.info("--velocity-traj: frames %g ps apart, model interval %g ps", dt, interval_ps)
+    return velocity * (interval_ps / dt)  # Å per snapshot interval of the model
 
 
 def run_rollout(requests: list[RolloutRequest], opts: RolloutOptions) -> list[dict]:
@@ -154,6 +169,7 @@ def _write_outputs(req, opts, system, top, xyz, pred, interval, meta) -> list[di
 
     start = system.lig_pos[-1]
     backbone = system.backbone.reshape(-1, 3)
+    req.output.parent.mkdir(parents=True, exist_ok=True)
     records = []
     for k, path in enumerate(_output_paths(req.output, opts.samples)):
         verdict = check_trajectory(pred[k], start, system.lig_bonds, backbone, opts.guard)
@@ -226,9 +242,7 @@ def run_batch(
 ) -> list[dict]:
     """Roll out every complex of a list, ``batch_size`` complexes per batched computation,
     sharded across torchrun ranks. Returns the status records of this rank."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    requests = shard_for_rank(read_batch_list(list_path, outdir))
+    requests = shard_for_rank(read_batch_list(list_path, Path(outdir)))
     records: list[dict] = []
     for i in range(0, len(requests), max(1, batch_size)):
         records += run_rollout(requests[i : i + batch_size], opts)

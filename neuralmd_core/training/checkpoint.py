@@ -126,7 +126,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise InputError(
             path, f"refused to load: holds objects other than tensors and plain values ({what})"
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        # torch's weights-only unpickler raises any of these on garbage bytes
         raise InputError(path, f"not a readable torch checkpoint ({type(exc).__name__})") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(path, "not a neuralmd checkpoint")
