@@ -42,6 +42,8 @@ from _study import (  # noqa: E402
     write_results,
 )
 
+from neuralmd_core.data.store import open_dataset  # noqa: E402
+
 LOG: list[str] = []
 
 
@@ -63,19 +65,47 @@ def neuralmd(*args: str) -> list[str]:
 
 
 def prepare(plan: StudyPlan, shared: Path, work: Path) -> Path:
+    """One dataset with every trajectory (names like ``t4l_seed0`` from the folders), plus the
+    fine-interval continuations (``t4l_fine_seed0``) when OpenMM is installed."""
     data = work / "data.h5"
     if data.exists():
         return data
-    for i, (system, seed) in enumerate(plan.trajectories):
-        d = shared / "refdata" / system / f"seed{seed}"
-        extra = ["--append"] if i else []
-        run(neuralmd("prepare", str(d / "topology.pdb"), str(d / "traj.xtc"), "--ligand",
-                     str(d / "ligand.sdf"), "--name", f"{system}_seed{seed}", "-o", str(data), *extra))  # fmt: skip
+    folders = [shared / "refdata" / s / f"seed{k}" for s, k in plan.trajectories]
+    folders += [work / "finemd" / f"{s}_fine" / f"seed{k}" for s, k in fine_md(plan, shared, work)]
+    tmp = work / "data.tmp.h5"
+    for i, d in enumerate(folders):
+        extra = ["--append"] if i else ["--force"]
+        args = [str(d / "topology.pdb"), str(d / "traj.xtc"), "--ligand", str(d / "ligand.sdf")]
+        run(neuralmd("prepare", *args, "-o", str(tmp), *extra))
+    tmp.rename(data)
     return data
 
 
+def fine_md(plan: StudyPlan, shared: Path, work: Path) -> list[tuple[str, int]]:
+    """Generate the fine-interval trajectories (benchmarks/make_fine_md.py); [] without OpenMM."""
+    if not plan.fine_trajectories:
+        return []
+    try:
+        import openmm  # noqa: F401
+    except ImportError:
+        print("[study] OpenMM not installed: no fine-interval trajectories", file=sys.stderr)
+        return []
+    systems = sorted({s for s, _ in plan.fine_trajectories})
+    seeds = sorted({k for _, k in plan.fine_trajectories})
+    cmd = [sys.executable, str(REPO / "benchmarks" / "make_fine_md.py"), "--systems", ",".join(systems),
+           "--seeds", ",".join(map(str, seeds)), "--interval-fs", str(plan.fine_interval_fs),
+           "--snapshots", "100", "--refdata", str(shared / "refdata"), "--out", str(work / "finemd"),
+           "--threads", "1"]  # fmt: skip
+    if not all(
+        (work / "finemd" / f"{s}_fine" / f"seed{k}" / "traj.xtc").exists()
+        for s, k in plan.fine_trajectories
+    ):
+        run(cmd, work / "finemd.stderr")
+    return list(plan.fine_trajectories)
+
+
 def train_and_evaluate(plan: StudyPlan, data: Path, run_dir: Path, method: str, seed: int,
-                       train_args: list[str], write_preds: bool) -> dict:  # fmt: skip
+                       train_args: list[str], write_preds: bool, config: Path) -> dict:  # fmt: skip
     """Train one (method, seed) and evaluate it on its test split; cached in run_dir."""
     result_file = run_dir / "evaluation.json"
     if result_file.exists():
@@ -83,7 +113,7 @@ def train_and_evaluate(plan: StudyPlan, data: Path, run_dir: Path, method: str, 
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     run(neuralmd("train", str(data), "--model", method, "-o", str(run_dir / "run"), "--force",
-                 "--seed", str(seed), "--config", str(plan.config_path), "--no-progress",
+                 "--seed", str(seed), "--config", str(config), "--no-progress",
                  *train_args), run_dir / "train.stderr")  # fmt: skip
     train_s = time.perf_counter() - t0
     args = ["evaluate", "--model", str(run_dir / "run" / "checkpoints" / "best.pt"),
@@ -101,8 +131,10 @@ def train_and_evaluate(plan: StudyPlan, data: Path, run_dir: Path, method: str, 
 
 def single_protocol(plan: StudyPlan, data: Path, work: Path, jobs: int) -> list[dict]:
     tasks = []
-    for system, tseed in plan.trajectories:
-        traj = f"{system}_seed{tseed}"
+    names = [f"{s}_seed{k}" for s, k in plan.trajectories]
+    with open_dataset(data) as ds:
+        names += [n for n in ds.names() if "_fine_" in n]
+    for traj in names:
         for method in plan.methods:
             for seed in plan.seeds:
                 run_dir = work / "single" / traj / method / f"seed{seed}"
@@ -114,7 +146,7 @@ def single_protocol(plan: StudyPlan, data: Path, work: Path, jobs: int) -> list[
                     "--epochs",
                     str(plan.epochs(method)),
                 ]
-                tasks.append((traj, method, seed, run_dir, args))
+                tasks.append((traj, method, seed, run_dir, args, plan.config_path))
     return _run_all(plan, data, tasks, jobs)
 
 
@@ -136,16 +168,15 @@ def multi_protocol(plan: StudyPlan, data: Path, work: Path, jobs: int) -> list[d
                 run_dir = work / "multi" / held_out / method / f"seed{seed}"
                 args = ["--task", "multi", "--split-file", str(split_file),
                         "--epochs", str(plan.multi_epochs)]  # fmt: skip
-                tasks.append((held_out, method, seed, run_dir, args))
+                tasks.append((held_out, method, seed, run_dir, args, plan.multi_config_path))
     return _run_all(plan, data, tasks, jobs)
 
 
 def _run_all(plan: StudyPlan, data: Path, tasks: list, jobs: int) -> list[dict]:
     def one(task):
-        traj, method, seed, run_dir, args = task
-        out = train_and_evaluate(
-            plan, data, run_dir, method, seed, args, write_preds=seed == plan.seeds[0]
-        )
+        traj, method, seed, run_dir, args, config = task
+        write_preds = seed == plan.seeds[0]
+        out = train_and_evaluate(plan, data, run_dir, method, seed, args, write_preds, config)
         print(f"[study] {traj} {method} seed {seed}: done ({out.get('train_s', 0):.0f} s train)",
               file=sys.stderr, flush=True)  # fmt: skip
         return {"trajectory": traj, "method": method, "seed": seed, "run_dir": str(run_dir), **out}
