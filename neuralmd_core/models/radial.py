@@ -17,7 +17,6 @@ from torch import nn
 
 #: the neighbour cap torch_cluster applied by default (used only with ``paper_compat``)
 PAPER_MAX_NEIGHBORS = 32
-_BLOCK = 2048
 
 
 def safe_norm(
@@ -77,17 +76,6 @@ class ExpNormalSmearing(nn.Module):
         return cosine_cutoff(d, self.cutoff) * torch.exp(-beta * (torch.exp(-d) - mu) ** 2)
 
 
-def _segments(batch: torch.Tensor) -> list[torch.Tensor]:
-    """Indices of each system present in ``batch`` (contiguity not required)."""
-    if batch.numel() == 0:
-        return []
-    if bool((batch[1:] >= batch[:-1]).all()):
-        counts = torch.unique_consecutive(batch, return_counts=True)[1].tolist()
-        idx = torch.arange(batch.numel(), device=batch.device)
-        return list(torch.split(idx, counts))
-    return [torch.nonzero(batch == b).flatten() for b in torch.unique(batch)]
-
-
 def _cap(
     edge_index: torch.Tensor, num_centres: int, max_neighbors: int | None, truncate: bool, what: str
 ) -> torch.Tensor:
@@ -113,18 +101,34 @@ def _cap(
 
 
 @torch.no_grad()
-def _pairs(x: torch.Tensor, y: torch.Tensor, cutoff: float, same: bool) -> torch.Tensor:
-    """Pairs (i in x, j in y) with ``|x_i − y_j| < cutoff``, blockwise over rows of x."""
-    out = []
-    for s in range(0, x.shape[0], _BLOCK):
-        d = torch.cdist(x[s : s + _BLOCK], y, compute_mode="donot_use_mm_for_euclid_dist")
-        mask = d < cutoff
-        if same:
-            rows = torch.arange(s, s + d.shape[0], device=x.device)
-            mask[torch.arange(d.shape[0], device=x.device), rows] = False
-        i, j = torch.nonzero(mask, as_tuple=True)
-        out.append(torch.stack([i + s, j]))
-    return torch.cat(out, 1) if out else torch.zeros((2, 0), dtype=torch.long, device=x.device)
+def _dense_pairs(x, bx, y, by, cutoff: float, same: bool) -> torch.Tensor:
+    """Pairs (i in x, j in y) of the same system with ``|x_i − y_j| < cutoff``.
+
+    Each x point is compared only with the points of its own system (y padded per system to
+    ``(B, M, 3)``), so the work is Σ_b |x_b|·M with no per-system Python loop: large batches
+    stay fast on a GPU. ``same``: x is y, and i = j is excluded. Returns global indices
+    ``(2, E)``, ordered by i, then by j.
+    """
+    nb = int(torch.maximum(bx.max(), by.max())) + 1
+    counts = torch.bincount(by, minlength=nb)
+    width = int(counts.max())
+    start = torch.cumsum(counts, 0) - counts
+    order = torch.argsort(by, stable=True)
+    slot = torch.empty_like(by)
+    slot[order] = torch.arange(by.numel(), device=by.device) - start[by[order]]
+    dense = y.new_full((nb, width, 3), float("inf"))
+    dense[by, slot] = y
+    index = torch.full((nb, width), -1, dtype=torch.long, device=y.device)
+    index[by, slot] = torch.arange(by.numel(), device=y.device)
+    d = (x[:, None, :] - dense[bx]).norm(dim=-1)  # exact differences, (Nx, M)
+    mask = d < cutoff
+    cand = index[bx]
+    if same:
+        mask &= cand != torch.arange(x.shape[0], device=x.device)[:, None]
+    i, m = torch.nonzero(mask, as_tuple=True)
+    j = cand[i, m]
+    keep = torch.argsort(j + i * by.numel(), stable=True)  # by i, then by j (index order)
+    return torch.stack([i[keep], j[keep]])
 
 
 def radius_graph(
@@ -149,13 +153,11 @@ def radius_graph(
         ``edge_index (2, E)`` long: row 0 = neighbour (source), row 1 = centre (target); no self
         loops; sorted by centre within each system.
     """
-    edges = []
+    if pos.shape[0] == 0:
+        return torch.zeros((2, 0), dtype=torch.long, device=pos.device)
     p = pos.detach()
-    for idx in _segments(batch):
-        ij = _pairs(p[idx], p[idx], cutoff, same=True)  # (centre, neighbour) local
-        edges.append(torch.stack([idx[ij[1]], idx[ij[0]]]))
-    ei = torch.cat(edges, 1) if edges else torch.zeros((2, 0), dtype=torch.long, device=pos.device)
-    return _cap(ei, pos.shape[0], max_neighbors, truncate, "radius_graph")
+    ij = _dense_pairs(p, batch, p, batch, cutoff, same=True)  # (centre, neighbour)
+    return _cap(ij.flip(0), pos.shape[0], max_neighbors, truncate, "radius_graph")
 
 
 def radius_bipartite(
@@ -182,16 +184,9 @@ def radius_bipartite(
     Returns:
         ``edge_index (2, E)`` long: row 0 = residue index, row 1 = ligand atom index.
     """
-    edges = []
-    c, p = ca.detach(), pos.detach()
-    lig_segments = {int(lig_batch[idx[0]]): idx for idx in _segments(lig_batch)}
-    for ridx in _segments(res_batch):
-        lidx = lig_segments.get(int(res_batch[ridx[0]]))
-        if lidx is None:
-            continue
-        ra = _pairs(c[ridx], p[lidx], cutoff, same=False)
-        edges.append(torch.stack([ridx[ra[0]], lidx[ra[1]]]))
-    ei = torch.cat(edges, 1) if edges else torch.zeros((2, 0), dtype=torch.long, device=pos.device)
+    if ca.shape[0] == 0 or pos.shape[0] == 0:
+        return torch.zeros((2, 0), dtype=torch.long, device=pos.device)
+    ei = _dense_pairs(ca.detach(), res_batch, pos.detach(), lig_batch, cutoff, same=False)
     # the cap counts ligand atoms per residue: count on row 0
     capped = _cap(ei.flip(0), ca.shape[0], max_neighbors, truncate, "radius_bipartite")
     return capped.flip(0)

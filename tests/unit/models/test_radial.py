@@ -14,7 +14,6 @@ from neuralmd_core.models import (
     radius_graph,
     safe_norm,
 )
-from neuralmd_core.models import radial as radial_mod
 
 
 def _brute_graph(pos, batch, cutoff):
@@ -46,12 +45,14 @@ def test_radius_graph_matches_brute_force_and_stays_in_system(contiguous):
     assert bool((ei[0] != ei[1]).all())
 
 
-def test_radius_graph_blockwise_equals_single_block(monkeypatch):
-    pos = _points(50, 1)
-    batch = torch.zeros(50, dtype=torch.long)
-    full = _as_set(radius_graph(pos, batch, 4.0))
-    monkeypatch.setattr(radial_mod, "_BLOCK", 7)
-    assert _as_set(radius_graph(pos, batch, 4.0)) == full == _brute_graph(pos, batch, 4.0)
+def test_radius_graph_interleaved_systems_and_centre_order():
+    """Systems need not be contiguous; edges come sorted by centre, neighbours in index order."""
+    pos = _points(60, 1)
+    batch = torch.randint(0, 4, (60,), generator=torch.Generator().manual_seed(3))
+    ei = radius_graph(pos, batch, 4.0)
+    assert _as_set(ei) == _brute_graph(pos, batch, 4.0)
+    key = ei[1] * 60 + ei[0]
+    assert bool((key[1:] > key[:-1]).all())
 
 
 def test_radius_graph_empty_and_isolated():
