@@ -36,6 +36,7 @@ class StudyPlan:
     multi_train: dict = field(default_factory=dict)
     sde_samples: int = 8
     fine_trajectories: list[tuple[str, int]] = field(default_factory=list)
+    single_limit: int | None = None  # single protocol on the first N trajectories only (quick)
     fine_interval_fs: int = 100
     bench_system: str = "t4l"
     bench_seed: int = 0
@@ -80,7 +81,7 @@ FULL = StudyPlan(
 )  # fmt: skip
 
 QUICK = StudyPlan(
-    trajectories=[("t4l", 0), ("t4l", 1), ("t4l", 2)], methods=ALL_METHODS, seeds=[0],
+    trajectories=[("t4l", 0), ("t4l", 1), ("t4l", 2)], methods=ALL_METHODS, seeds=[0], single_limit=1,
     single_epochs=1, multi_methods=["neuralmd-ode"], multi_seeds=[0], multi_folds=1,
     multi_epochs=1, sde_samples=2,
     network={"hidden": 16, "num_radial": 8, "num_ligand_layers": 1, "num_complex_layers": 1},

@@ -131,7 +131,7 @@ def train_and_evaluate(plan: StudyPlan, data: Path, run_dir: Path, method: str, 
 
 def single_protocol(plan: StudyPlan, data: Path, work: Path, jobs: int) -> list[dict]:
     tasks = []
-    names = [f"{s}_seed{k}" for s, k in plan.trajectories]
+    names = [f"{s}_seed{k}" for s, k in plan.trajectories][: plan.single_limit]
     with open_dataset(data) as ds:
         names += [n for n in ds.names() if "_fine_" in n]
     for traj in names:
