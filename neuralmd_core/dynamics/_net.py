@@ -15,7 +15,7 @@ from torch import nn
 from neuralmd_core import keys
 from neuralmd_core.dynamics._common import MASS_SCALE_AMU, num_systems
 from neuralmd_core.dynamics.base import Method
-from neuralmd_core.models import BindingNet, BindingNetOptions, LigandNet, ProteinContext
+from neuralmd_core.models import BindingNet, ProteinContext, ligand_net
 
 
 @dataclass
@@ -55,25 +55,6 @@ class Context:
             protein=protein,
             num_systems=k * b,
         )
-
-
-def ligand_net(
-    model_options: Mapping[str, Any], vec_in: bool = False, scalar_in_dim: int = 0
-) -> LigandNet:
-    """A stand-alone ``LigandNet`` sized like the BindingNet's ligand module."""
-    o = BindingNetOptions(**dict(model_options))
-    return LigandNet(
-        hidden=o.hidden,
-        num_radial=o.num_radial,
-        cutoff=o.cutoff,
-        num_layers=o.num_ligand_layers,
-        max_z=o.max_z,
-        vec_in=vec_in,
-        scalar_in_dim=scalar_in_dim,
-        max_neighbors=o.max_neighbors,
-        paper_compat=o.paper_compat,
-        frame_eps=o.frame_eps,
-    )
 
 
 class NetMethod(Method):

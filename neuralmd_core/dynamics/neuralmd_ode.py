@@ -29,8 +29,9 @@ from neuralmd_core.dynamics._common import (
     repeat_deterministic,
 )
 from neuralmd_core.dynamics._integrators import integrate_newton
-from neuralmd_core.dynamics._net import Context, NetMethod, VelocityInit, ligand_net
+from neuralmd_core.dynamics._net import Context, NetMethod, VelocityInit
 from neuralmd_core.dynamics.base import MethodOptions
+from neuralmd_core.models import ligand_net
 
 
 class NeuralMDODEOptions(MethodOptions):
