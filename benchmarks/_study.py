@@ -73,10 +73,10 @@ ALL_METHODS = [
 FULL = StudyPlan(
     trajectories=ALL_TRAJ, methods=ALL_METHODS, seeds=[0, 42, 123], single_epochs=6,
     multi_methods=["neuralmd-ode", "neuralmd-sde", "gnn-md", "denoising-ld", "verlet-md"],
-    multi_seeds=[0], multi_folds=len(ALL_TRAJ), multi_epochs=10,
+    multi_seeds=[0], multi_folds=len(ALL_TRAJ), multi_epochs=6,
     network={"hidden": 32, "num_radial": 16, "num_ligand_layers": 2, "num_complex_layers": 1},
     train={"batch_size": 4, "lr": 1e-3, "horizon": 8},
-    multi_train={"batch_size": 1, "lr": 1e-3, "horizon": 30},
+    multi_train={"batch_size": 1, "lr": 1e-3, "horizon": 20},
     fine_trajectories=[("t4l", 0), ("t4l", 1)],
 )  # fmt: skip
 
