@@ -256,7 +256,20 @@ def write_results(
     lines += _bench_section(bench)
     if discussion.exists():
         lines += ["## Discussion", "", discussion.read_text().strip(), ""]
-    lines += ["## Commands run", "", "```"] + log + ["```", ""]
+    lines += ["## How each number is made", "", "```",
+              "python benchmarks/make_fine_md.py --systems t4l --seeds 0,1 --interval-fs 100 --out WORK/finemd",
+              "neuralmd prepare TOPOLOGY.pdb TRAJ.xtc --ligand LIGAND.sdf -o WORK/data.h5 --append   # each trajectory",
+              "neuralmd train WORK/data.h5 --model METHOD --task single --trajectory TRAJ --seed SEED "
+              "--config WORK/study.yaml --epochs E -o RUN",
+              "neuralmd train WORK/data.h5 --model METHOD --task multi --split-file FOLD.json --seed 0 "
+              "--config WORK/study_multi.yaml --epochs E -o RUN",
+              "neuralmd evaluate --model RUN/checkpoints/best.pt --data WORK/data.h5 --format json --seed SEED "
+              "--metrics mae,rmse,matching,stability,rmsd,bonds,clashes [--samples 8] [--write-predictions DIR]",
+              "neuralmd rmsf DIR/reference/TRAJ.xtc DIR/METHOD/TRAJ.xtc ... --labels ... --plot FIG.png --csv CSV",
+              "neuralmd benchmark TOPOLOGY.pdb LIGAND.sdf --model CKPT ... --batch 1,8,32 --openmm-system ... "
+              "--openmm-integrator ... --openmm-state ... --format json",
+              "```", "", "Commands run by the last invocation (earlier steps are cached in the work folder):",
+              "", "```"] + log + ["```", ""]  # fmt: skip
     out.write_text("\n".join(lines))
 
 
