@@ -276,7 +276,11 @@ def write_results(
 def _bench_section(bench: dict) -> list[str]:
     rows = bench.get("results", []) if isinstance(bench, dict) else []
     machine = bench.get("meta", {}).get("machine", {}) if isinstance(bench, dict) else {}
-    lines = ["## Speed (`neuralmd benchmark`)", "", f"Machine: `{json.dumps(machine)}`.", "",
+    lines = ["## Speed (`neuralmd benchmark`)", "", f"Machine: `{json.dumps(machine)}`. The models ran "
+             "with one torch thread (the study sets OMP_NUM_THREADS=1), OpenMM's CPU platform with its "
+             "default threads, in the same run on the same complex (t4l seed 0, 100 snapshots; MD: the "
+             "reference's own System/Integrator/State, 4 fs steps). Trained checkpoints of seed 0 "
+             "(study network).", "",
              "| model | method | batch | FPS (median) | FPS range | model s/ps | MD s/ps | speed-up |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
