@@ -33,7 +33,9 @@ def test_nan_stops_at_first_bad_snapshot():
 def test_displacement_threshold():
     traj = _traj()
     traj[2:] += np.array([6.0, 0.0, 0.0])  # rigid jump of 6 Å at snapshot 2
-    verdict = check_trajectory(traj, START, BONDS, FAR_BACKBONE, GuardOptions(max_displacement_A=5.0))
+    verdict = check_trajectory(
+        traj, START, BONDS, FAR_BACKBONE, GuardOptions(max_displacement_A=5.0)
+    )
     assert verdict.diverged_at_snapshot == 2 and "moved" in verdict.reason
     ok = check_trajectory(traj, START, BONDS, FAR_BACKBONE, GuardOptions(max_displacement_A=7.0))
     assert ok.reason is None
@@ -65,7 +67,9 @@ def test_thermal_velocity_matches_equipartition():
 
 def test_batch_list_and_sharding(tmp_path):
     lst = tmp_path / "list.tsv"
-    lst.write_text("# pdb\tsdf\tname\na.pdb\ta.sdf\tfirst\n\nb.pdb\tb.sdf\tsecond\nc.pdb\tc.sdf\tthird\n")
+    lst.write_text(
+        "# pdb\tsdf\tname\na.pdb\ta.sdf\tfirst\n\nb.pdb\tb.sdf\tsecond\nc.pdb\tc.sdf\tthird\n"
+    )
     reqs = read_batch_list(lst, tmp_path / "out")
     assert [r.output.name for r in reqs] == ["first.xtc", "second.xtc", "third.xtc"]
     assert reqs[0].complex_pdb == tmp_path / "a.pdb"
