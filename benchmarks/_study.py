@@ -47,9 +47,6 @@ class StudyPlan:
     config_path: Path = Path("study.yaml")
     multi_config_path: Path = Path("study_multi.yaml")
 
-    def epochs(self, method: str) -> int:
-        return self.single_epochs
-
     def write_config(self, work: Path) -> None:
         self.config_path = work / "study.yaml"
         self.config_path.write_text(yaml.safe_dump({"network": self.network, **self.train}))

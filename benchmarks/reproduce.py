@@ -81,14 +81,21 @@ def prepare(plan: StudyPlan, shared: Path, work: Path) -> Path:
     return data
 
 
+def _has_openmm(consequence: str) -> bool:
+    """Whether the optional extra OpenMM is importable; says what is skipped when it is not."""
+    try:
+        import openmm  # noqa: F401
+    except ImportError:
+        print(f"[study] OpenMM not installed: {consequence}", file=sys.stderr)
+        return False
+    return True
+
+
 def fine_md(plan: StudyPlan, shared: Path, work: Path) -> list[tuple[str, int]]:
     """Generate the fine-interval trajectories (benchmarks/make_fine_md.py); [] without OpenMM."""
     if not plan.fine_trajectories:
         return []
-    try:
-        import openmm  # noqa: F401
-    except ImportError:
-        print("[study] OpenMM not installed: no fine-interval trajectories", file=sys.stderr)
+    if not _has_openmm("no fine-interval trajectories"):
         return []
     systems = sorted({s for s, _ in plan.fine_trajectories})
     seeds = sorted({k for _, k in plan.fine_trajectories})
@@ -144,7 +151,7 @@ def single_protocol(plan: StudyPlan, data: Path, work: Path, jobs: int) -> list[
                     "--trajectory",
                     traj,
                     "--epochs",
-                    str(plan.epochs(method)),
+                    str(plan.single_epochs),
                 ]
                 tasks.append((traj, method, seed, run_dir, args, plan.config_path))
     return _run_all(plan, data, tasks, jobs)
@@ -198,16 +205,10 @@ def benchmark(plan: StudyPlan, shared: Path, work: Path, single: list[dict]) -> 
             "--repeats", str(plan.bench_repeats), "--device", "cpu"]  # fmt: skip
     for c in ckpts:
         args += ["--model", c]
-    try:
-        import openmm  # noqa: F401
-
+    if _has_openmm("no speed-up column"):
         args += ["--openmm-system", str(d / "openmm_system.xml"),
                  "--openmm-integrator", str(d / "openmm_integrator.xml"),
                  "--openmm-state", str(d / "openmm_state.xml"), "--openmm-ps", str(plan.openmm_ps)]  # fmt: skip
-    except ImportError:
-        print("[study] OpenMM not installed: no speed-up column", file=sys.stderr)
-    env_threads = dict(os.environ)
-    env_threads.pop("OMP_NUM_THREADS", None)
     result = json.loads(run(neuralmd(*args), work / "benchmark.stderr"))
     out_file.write_text(json.dumps(result, indent=2))
     return result
