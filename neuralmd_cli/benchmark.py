@@ -44,9 +44,9 @@ def benchmark(
 ) -> None:
     """Time rollouts (FPS, median and range over repeats) for each model and batch size."""
     from neuralmd_core.data.prepare import system_from_pdb_sdf
+    from neuralmd_core.dynamics.checkpoint import load_method
     from neuralmd_core.evaluation.benchmark import OpenMMInputs, machine_description, run_benchmark
     from neuralmd_core.rollout_job import default_model_path, resolve_device
-    from neuralmd_core.training.checkpoint import load_method
 
     setup_logging(verbose)
     batches = _parse_batches(batch)

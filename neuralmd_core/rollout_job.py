@@ -141,7 +141,7 @@ def run_rollout(requests: list[RolloutRequest], opts: RolloutOptions) -> list[di
         One status record per written trajectory (path, snapshots written, guard verdict).
     """
     from neuralmd_core.data.prepare import system_from_pdb_sdf
-    from neuralmd_core.training.checkpoint import load_method
+    from neuralmd_core.dynamics.checkpoint import load_method
 
     if opts.snapshots < 1 or opts.samples < 1:
         raise InputError("--snapshots/--samples", "must be at least 1")
