@@ -42,7 +42,21 @@ def evaluate(
         None, "--write-predictions", help="Folder for the predicted trajectories (dataset mode)."
     ),
     metrics: str = typer.Option(
-        "mae,rmse,matching,stability,rmsd,bonds,clashes", "--metrics", help="Comma-separated."
+        "mae,rmse,matching,stability,rmsd,bonds,clashes",
+        "--metrics",
+        help="Comma-separated: paired metrics (mae, rmse, matching, stability, rmsd, bonds, "
+        "clashes) and/or 'realism' or its members (bond_err, collapse, rmsf, msd, jsd_pairs, "
+        "jsd_centroid, jsd_torsions, centroid_max, contact_err).",
+        show_default=False,
+    ),
+    snapshots: int = typer.Option(
+        200,
+        "--snapshots",
+        help="Realism rollout length in dataset mode, in snapshots of the model's interval "
+        "(ps = snapshots x the training data's interval), from the last known snapshot.",
+    ),
+    plot: Path = typer.Option(
+        None, "--plot", help="PNG of the realism panels: RMSF per atom, MSD vs lag, histograms."
     ),
     stability_threshold: float = typer.Option(
         0.5, "--stability-threshold", help="Stability tolerance, Å."
@@ -59,19 +73,23 @@ def evaluate(
     ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True),
 ) -> None:
-    """Score predicted ligand trajectories with the paper's metrics (see docs/evaluate.md).
+    """Score predicted ligand trajectories: the paper's metrics and realism (docs/evaluate.md).
 
     File mode: PRED --ref REF --top TOP. Dataset mode: --model CKPT [--model ...] --data DATA.h5;
-    the static and mean-pose reference predictors are scored beside each model.
+    the static and mean-pose reference predictors are scored beside each model. --metrics realism
+    judges whether PRED is MD-like (no frame pairing), beside the replica floor (floor_* columns:
+    REF's first half against its second half).
     """
+    from neuralmd_core.evaluation import dataset_mode as D
     from neuralmd_core.evaluation import evaluate as E
-    from neuralmd_core.evaluation.metrics import parse_metrics
+    from neuralmd_core.evaluation.realism import split_metrics
 
     setup_logging(verbose)
     if fmt not in _FORMATS:
         raise InputError("--format", f"unknown format {fmt!r} (use table, json or csv)")
     try:
-        names = parse_metrics(metrics)
+        paired, real = split_metrics(metrics)
+        names = paired + real
     except ValueError as exc:
         raise InputError("--metrics", str(exc)) from exc
     if model:
@@ -79,7 +97,7 @@ def evaluate(
             raise InputError(
                 "--model", "dataset mode takes --model CKPT --data DATA.h5 and no PRED"
             )
-        report = E.evaluate_dataset_report(
+        report = D.evaluate_dataset_report(
             list(model),
             data,
             split,
@@ -88,12 +106,14 @@ def evaluate(
             write_predictions,
             seed=seed,
             samples=samples,
+            snapshots=snapshots,
+            plot=plot,
         )
     else:
         if pred is None or ref is None or top is None:
             raise InputError(None, "give PRED --ref REF --top TOP, or --model CKPT --data DATA.h5")
         report = E.evaluate_files(
-            pred, ref, top, pred_top, ligand_resname, names, stability_threshold, start
+            pred, ref, top, pred_top, ligand_resname, names, stability_threshold, start, plot=plot
         )
     if per_snapshot is not None:
         E.write_csv(per_snapshot, _clean(report.per_snapshot))

@@ -169,6 +169,7 @@ class LigandTrajectory(NamedTuple):
     lig_names: list[str]  # (N,)
     bonds: np.ndarray  # (B, 2) int64, heavy-atom indices, i < j
     protein_heavy_xyz_A: np.ndarray  # (P, 3) Å, non-ligand non-solvent heavy atoms of the topology
+    protein_heavy_res: np.ndarray  # (P,) int64, residue index (in the topology) of each of them
 
 
 def infer_bonds(pos_A: np.ndarray, z: np.ndarray, tolerance_A: float = 0.45) -> np.ndarray:
@@ -179,9 +180,12 @@ def infer_bonds(pos_A: np.ndarray, z: np.ndarray, tolerance_A: float = 0.45) -> 
     return np.stack([i, j], 1).astype(np.int64)
 
 
-def _protein_heavy_xyz(t: md.Trajectory, top_path: Path, ligand: set[int]) -> np.ndarray:
-    """Heavy atoms of everything but the ligand, water and ions, Å, at the topology's coordinates
-    when the topology file has them (a PDB), else at the trajectory's first frame."""
+def _protein_heavy_xyz(
+    t: md.Trajectory, top_path: Path, ligand: set[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heavy atoms of everything but the ligand, water and ions: positions (P, 3) Å at the
+    topology's coordinates when the topology file has them (a PDB), else at the trajectory's
+    first frame, and the topology residue index of each (P,)."""
     idx = [a.index for a in t.topology.atoms
            if a.index not in ligand and not a.residue.is_water and not structure.is_ion(a.residue)
            and a.element is not None and a.element.atomic_number > 1]  # fmt: skip
@@ -193,7 +197,8 @@ def _protein_heavy_xyz(t: md.Trajectory, top_path: Path, ligand: set[int]) -> np
                 xyz = ref.xyz[0]
         except Exception:  # unreadable coordinates: fall back to frame 0
             pass
-    return np.asarray(xyz[idx], dtype=np.float64) / NM_PER_A
+    res = np.array([t.topology.atom(i).residue.index for i in idx], dtype=np.int64)
+    return np.asarray(xyz[idx], dtype=np.float64) / NM_PER_A, res
 
 
 def read_ligand_trajectory(
@@ -210,8 +215,8 @@ def read_ligand_trajectory(
 
     Returns:
         ``LigandTrajectory(lig_pos_A (T,N,3), time_ps (T,), lig_z (N,), lig_names, bonds (B,2),
-        protein_heavy_xyz_A (P,3))``. Bonds come from the topology (CONECT); if it has none they
-        are inferred from covalent radii on the first frame.
+        protein_heavy_xyz_A (P,3), protein_heavy_res (P,))``. Bonds come from the topology
+        (CONECT); if it has none they are inferred from covalent radii on the mean structure.
 
     Raises:
         InputError: missing or unreadable file, or no / ambiguous ligand.
@@ -223,14 +228,16 @@ def read_ligand_trajectory(
     pos = np.asarray(t.xyz[:, heavy], dtype=np.float64) / NM_PER_A
     z = np.array([t.topology.atom(int(i)).element.atomic_number for i in heavy], dtype=np.int64)
     bonds, _ = structure.topology_bonds(t.topology, heavy)
-    bonds = np.unique(bonds, axis=0) if bonds.shape[0] else infer_bonds(pos[0], z)
+    bonds = np.unique(bonds, axis=0) if bonds.shape[0] else infer_bonds(pos.mean(0), z)
+    protein_xyz, protein_res = _protein_heavy_xyz(t, top_path, set(heavy.tolist()))
     return LigandTrajectory(
         lig_pos_A=pos,
         time_ps=np.asarray(t.time, dtype=np.float64),
         lig_z=z,
         lig_names=[t.topology.atom(int(i)).name for i in heavy],
         bonds=bonds,
-        protein_heavy_xyz_A=_protein_heavy_xyz(t, top_path, set(heavy.tolist())),
+        protein_heavy_xyz_A=protein_xyz,
+        protein_heavy_res=protein_res,
     )
 
 

@@ -5,7 +5,8 @@ import pytest
 
 from neuralmd_core.errors import InputError
 from neuralmd_core.evaluation import metrics as M
-from neuralmd_core.evaluation.evaluate import evaluate_dataset_report, evaluate_files
+from neuralmd_core.evaluation.dataset_mode import evaluate_dataset_report
+from neuralmd_core.evaluation.evaluate import evaluate_files
 from neuralmd_core.io.writers import read_ligand_trajectory, write_trajectory
 
 from .conftest import save_reference_checkpoint
