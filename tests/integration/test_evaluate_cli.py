@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -104,3 +105,80 @@ def test_dataset_mode_cli(tmp_path, refdata_dir):
     assert [r["method"] for r in results] == ["static", "static-2", "mean-pose"]
     assert (tmp_path / "out" / "static" / "t4l_seed1.xtc").is_file()
     assert (tmp_path / "out" / "reference" / "t4l_seed1.pdb").is_file()
+    # realism: --snapshots from the last known snapshot (multi task: snapshot 0), table output
+    res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m.pt"), "--data",
+                              str(tmp_path / "data.h5"), "--metrics", "realism", "--snapshots",
+                              "15", "--format", "csv"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(res.stdout.splitlines()))
+    assert [r["snapshots"] for r in rows] == ["15", "15", "15"]
+    assert float(rows[0]["rmsf_ratio"]) == 0.0 and float(rows[0]["floor_rmsf_ratio"]) > 0.5
+
+
+def _realism(*args):
+    res = _run(*args, "--format", "json")
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_realism_of_an_independent_replica(t4l, tmp_path):
+    pred, ref, top = t4l
+    plot = tmp_path / "realism.png"
+    payload = _realism(pred, "--ref", ref, "--top", top, "--metrics", "realism", "--plot", plot)
+    row = payload["results"][0]
+    assert payload["meta"]["metrics"][-1] == "clashes"
+    assert payload["meta"]["columns"] == [k for k in row if k not in ("method", "trajectories",
+                                                                      "snapshots")]  # fmt: skip
+    assert 0.8 <= row["rmsf_ratio"] <= 1.25 and row["jsd_pairs"] < row["floor_jsd_pairs"]
+    assert row["collapse_ps"] is None and row["jsd_torsions"] is None  # p-xylene: none rotatable
+    assert plot.read_bytes()[:4] == b"\x89PNG" and oct(plot.stat().st_mode & 0o777) == "0o644"
+    # members by name, CSV
+    res = _run(pred, "--ref", ref, "--top", top, "--metrics", "rmsf_ratio,bonds", "--format", "csv")
+    assert res.exit_code == 0, res.output
+    header = res.stdout.splitlines()[0].split(",")
+    assert header[3:] == ["bond_dev_A", "bond_broken_pct", "rmsf_ratio", "floor_rmsf_ratio",
+                          "rmsf_err", "floor_rmsf_err"]  # fmt: skip
+
+
+def test_the_bundled_default_model_is_reported_far_from_md(t4l_seed0, tmp_path):
+    out = tmp_path / "t4l.xtc"
+    example = Path(__file__).resolve().parents[2] / "examples" / "t4l"
+    res = runner.invoke(app, ["rollout", str(example / "complex.pdb"), str(example / "ligand.sdf"),
+                              "-o", str(out), "--device", "cpu"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    # 101 predicted frames against a 100-frame reference: realism never pairs frames
+    row = _realism(out, "--ref", t4l_seed0 / "traj.xtc", "--top", t4l_seed0 / "topology.pdb",
+                   "--metrics", "realism")["results"][0]  # fmt: skip
+    assert row["snapshots"] == 101
+    assert row["rmsf_ratio"] < 0.5 < row["floor_rmsf_ratio"]
+    assert row["msd_ratio_lag1"] < 0.01 < row["floor_msd_ratio_lag1"]
+    assert row["jsd_pairs"] > 2 * row["floor_jsd_pairs"]
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--metrics", "mae", "--plot", "p.png"], "--plot: draws the realism panels"),
+        (["--metrics", "realism", "--plot", "p.jpg"], "p.jpg: --plot writes PNG"),
+        (["--metrics", "realism", "--plot", "nodir/p.png"], "output folder does not exist"),
+        (["--metrics", "realism,speed"], "--metrics: unknown metric 'speed'"),
+    ],
+)
+def test_realism_bad_options(t4l, tmp_path, monkeypatch, extra, needle):
+    monkeypatch.chdir(tmp_path)
+    pred, ref, top = t4l
+    res = _run(pred, "--ref", ref, "--top", top, *extra)
+    assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output
+    assert len(res.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_realism_refuses_a_different_snapshot_interval(t4l, tmp_path):
+    import mdtraj as md
+
+    pred, ref, top = t4l
+    t = md.load(str(pred), top=str(top))
+    t.time = t.time * 2
+    slow = tmp_path / "slow.xtc"
+    t.save_xtc(str(slow))
+    res = _run(slow, "--ref", ref, "--top", top, "--metrics", "msd")
+    assert res.exit_code == 2 and "snapshot interval 2 ps differs" in res.stderr

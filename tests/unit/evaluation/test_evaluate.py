@@ -1,8 +1,10 @@
 """evaluate on files equals the metrics on the same arrays; dataset mode equals file mode."""
 
 import mdtraj as md
+import numpy as np
 import pytest
 
+from neuralmd_core.data.store import open_dataset
 from neuralmd_core.errors import InputError
 from neuralmd_core.evaluation import metrics as M
 from neuralmd_core.evaluation.dataset_mode import evaluate_dataset_report
@@ -134,3 +136,49 @@ def test_stochastic_method_scores_one_sample_and_the_mean_of_k(tmp_path, t4l_dat
     det = save_reference_checkpoint(tmp_path / "static.pt", "static", "single", ["t4l_seed0"])
     labels = [r["method"] for r in evaluate_dataset_report([det], t4l_dataset, samples=4).rows]
     assert labels == ["static", "static-2", "mean-pose"]
+
+
+def test_dataset_realism_rolls_out_from_the_last_known_snapshot(tmp_path, t4l_dataset):
+    names = ["t4l_seed0"]
+    ckpt = save_reference_checkpoint(tmp_path / "static.pt", "static", "single", names)
+    paired = {r["method"]: r for r in evaluate_dataset_report([ckpt], t4l_dataset).rows}
+    out = tmp_path / "preds"
+    report = evaluate_dataset_report([ckpt], t4l_dataset, metrics=["mae", "realism"],
+                                     snapshots=30, write_predictions=out)  # fmt: skip
+    rows = {r["method"]: r for r in report.rows}
+    assert set(rows) == {"static", "static-2", "mean-pose"}
+    static = rows["static"]
+    # paired metrics: the first 20 snapshots of the same rollout, unchanged for a deterministic one
+    assert static["snapshots"] == 20 and static["mae_A"] == pytest.approx(paired["static"]["mae_A"])
+    # a frozen pose: no fluctuation, no motion, far from MD's distributions
+    assert static["rmsf_ratio"] == 0.0 and static["msd_ratio_lag1"] == 0.0
+    assert static["jsd_pairs"] > static["floor_jsd_pairs"]
+    assert 0.5 < static["floor_rmsf_ratio"] < 2.0 and static["floor_collapse_ps"] is None
+    assert report.meta["realism"]["snapshots"] == 30
+    # the rollout starts from snapshot 79: 30 frames at 80..109 ps, all equal to snapshot 79
+    written = md.load(
+        str(out / "static" / "t4l_seed0.xtc"), top=str(out / "static" / "t4l_seed0.pdb")
+    )
+    assert written.n_frames == 30 and written.time[0] == pytest.approx(80.0)
+    with open_dataset(t4l_dataset) as ds:
+        s79 = ds.load("t4l_seed0").lig_pos[79]
+    lig = written.topology.select("resname TMP")
+    assert np.abs(written.xyz[:, lig] * 10 - s79).max() < 0.01
+
+
+def test_dataset_realism_alone_and_plot(tmp_path, t4l_dataset):
+    ckpt = save_reference_checkpoint(tmp_path / "mp.pt", "mean-pose", "multi",
+                                     ["t4l_seed0", "t4l_seed1", "t4l_seed2"])  # fmt: skip
+    plot = tmp_path / "r.png"
+    rows = evaluate_dataset_report([ckpt], t4l_dataset, metrics=["rmsf", "collapse"],
+                                   snapshots=12, plot=plot, references=()).rows  # fmt: skip
+    assert [r["method"] for r in rows] == ["mean-pose"]
+    assert rows[0]["snapshots"] == 2 * 12 and "mae_A" not in rows[0]
+    assert set(rows[0]) >= {"rmsf_ratio", "floor_rmsf_ratio", "collapse_ps", "floor_collapse_ps"}
+    # two test trajectories: one figure each
+    for name in ("t4l_seed1", "t4l_seed2"):
+        assert (tmp_path / f"r_{name}.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(InputError, match="realism metric"):
+        evaluate_dataset_report([ckpt], t4l_dataset, metrics=["mae"], plot=plot)
+    with pytest.raises(InputError, match="--snapshots"):
+        evaluate_dataset_report([ckpt], t4l_dataset, metrics=["rmsf"], snapshots=0)
