@@ -157,7 +157,7 @@ def _score_method(label, method, systems, protocol: Protocol, sc: Scoring, write
                                            s.time_ps[idx], sc.paired, s.lig_bonds,
                                            s.backbone.reshape(-1, 3), sc.stability_threshold))  # fmt: skip
             if sc.realism:
-                result.realism.append(realism_of(s, traj, sc.realism))
+                result.realism.append(realism_of(s, traj[: sc.snapshots], sc.realism))
             if write_dir is not None:
                 times = s.time_ps[first - 1] + s.snapshot_interval_ps * np.arange(1, len(traj) + 1)
                 write_system_trajectory(Path(write_dir) / safe_name(name) / f"{safe_name(s.name)}.xtc",

@@ -231,6 +231,15 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b <= 0 else a / b
 
 
+def _mean_jsd(a: np.ndarray, b: np.ndarray, value_range=None) -> float | None:
+    """Mean over columns k of ``jsd(a[:, k], b[:, k])`` (samples × columns); ``None`` if none."""
+    if a.shape[1] == 0:
+        return None
+    return _none(
+        np.mean([jsd(a[:, k], b[:, k], value_range=value_range) for k in range(a.shape[1])])
+    )
+
+
 def realism_metrics(
     pred, ref, cx: Complex, pred_time_ps, members: Sequence[str] = tuple(REALISM)
 ) -> dict[str, float | None]:
@@ -266,15 +275,15 @@ def realism_metrics(
             dp, dr = (
                 np.linalg.norm(x[:, pairs[:, 0]] - x[:, pairs[:, 1]], axis=-1) for x in (p, r)
             )
-            out["jsd_pairs"] = _none(np.mean([jsd(dp[:, k], dr[:, k]) for k in range(len(pairs))])) if len(pairs) else None  # fmt: skip
+            out["jsd_pairs"] = _mean_jsd(dp, dr)
         elif name == "jsd_centroid":
             dist = [np.linalg.norm(x.mean(1) - c0, axis=-1) for x in (p, r)]
             out["jsd_centroid"] = _none(jsd(*dist))
         elif name == "jsd_torsions":
             quads = rotatable_torsions(n, cx.bonds)
-            tp, tr = dihedrals(p, quads), dihedrals(r, quads)
-            vals = [jsd(tp[:, k], tr[:, k], value_range=(-np.pi, np.pi)) for k in range(len(quads))]
-            out["jsd_torsions"] = _none(np.mean(vals)) if vals else None
+            out["jsd_torsions"] = _mean_jsd(
+                dihedrals(p, quads), dihedrals(r, quads), (-np.pi, np.pi)
+            )
         elif name == "centroid_max":
             out["centroid_max_A"] = _none(np.linalg.norm(p.mean(1) - c0, axis=-1).max())
         elif name == "contact_err":
