@@ -15,7 +15,7 @@ from neuralmd_core.evaluation import realism as R
 
 def _msd_curve(pos: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
     lags = np.arange(1, max(2, max_lag + 1))
-    vals = np.array([R.msd(pos, int(k)) or np.nan for k in lags])
+    vals = np.array([np.nan if (v := R.msd(pos, int(k))) is None else v for k in lags])
     return lags, vals
 
 
