@@ -152,6 +152,12 @@ def run_rollout(requests: list[RolloutRequest], opts: RolloutOptions) -> list[di
         _check_outputs(req, opts)
     device = resolve_device(opts.device)
     method, meta = load_method(model_path, map_location="cpu")
+    if opts.init_velocity != "zero" and not getattr(method, "uses_velocity", True):
+        raise InputError(
+            "--init-velocity",
+            f"{opts.init_velocity!r} means nothing to {model_path.name} ({method.name}, overdamped: "
+            "it has no velocities); leave --init-velocity at zero",
+        )
     gen = torch.Generator().manual_seed(int(opts.seed))
     loaded = [system_from_pdb_sdf(r.complex_pdb, r.ligand, r.ligand_resname) for r in requests]
     systems = [item[0] for item in loaded]

@@ -1,6 +1,11 @@
-"""NeuralMD-SDE: Langevin dynamics of the ligand, integrated by torchsde (Euler–Maruyama).
+"""NeuralMD-SDE: stochastic dynamics of the ligand driven by BindingNet.
 
-State (x, v) per atom, Å and Å per snapshot interval, time in snapshot intervals:
+``sampler="manifold"`` (the default, MD-like): overdamped Langevin (Brownian) dynamics of the
+ligand's rigid-body pose and torsions, with BindingNet's force over the friction as the drift,
+noise fitted to the data, exact bond-preserving moves and equilibrium fast vibrations
+(``_manifold_sde``, ``_brownian``, ``_manifold``). It has no velocities.
+
+``sampler="langevin"`` (the previous form, kept for comparison): state (x, v) per atom, Å and Å per snapshot interval, time in snapshot intervals:
 
     dx = v dt,    dv = (F(x)/m − γ v) dt + σ(x) dW
 
@@ -34,6 +39,7 @@ from neuralmd_core.dynamics._common import (
     seed_from,
 )
 from neuralmd_core.dynamics._integrators import LangevinSDE, integrate_langevin, integrate_newton
+from neuralmd_core.dynamics._manifold_sde import ManifoldSampler
 from neuralmd_core.dynamics._net import Context, NetMethod, VelocityInit
 from neuralmd_core.dynamics.base import MethodOptions
 from neuralmd_core.models import ligand_net
@@ -43,6 +49,16 @@ class NeuralMDSDEOptions(MethodOptions):
     """Hyper-parameters of ``neuralmd-sde``.
 
     Attributes:
+        sampler: ``manifold`` (default): Brownian dynamics on the bond-preserving manifold;
+            ``langevin``: the underdamped torchsde form with per-atom noise (the options from
+            ``step`` on apply to it and to ``paper_compat``).
+        substeps: manifold sampler: substeps (network evaluations) per snapshot interval.
+        augment: manifold sampler: scale of the random rigid/torsion moves applied to half of
+            the training inputs, in units of the fitted noise (0 = off).
+        augment_copies: manifold sampler: perturbed copies of every training pair.
+        noise_momentum: manifold sampler: momentum of the running noise statistics.
+        idealize: manifold sampler: start from the last known pose with its rigid distances set
+            to their means over the known history (removes that frame's vibration).
         step: Euler–Maruyama step dt, snapshot intervals (0.5 = two steps per snapshot).
         friction_init: initial γ, per snapshot interval (learned, kept ≥ 0 by a softplus).
         sigma_init: initial σ, Å per snapshot interval^(3/2) (learned, state-dependent, ≥ 0).
@@ -56,6 +72,12 @@ class NeuralMDSDEOptions(MethodOptions):
             task's L1/MSE loss on one sample (the noise is then pushed towards zero).
     """
 
+    sampler: Literal["manifold", "langevin"] = "manifold"
+    substeps: int = pydantic.Field(1, ge=1)
+    augment: float = pydantic.Field(1.0, ge=0)
+    augment_copies: int = pydantic.Field(8, ge=1)
+    noise_momentum: float = pydantic.Field(0.02, gt=0, le=1)
+    idealize: bool = True
     step: float = pydantic.Field(0.5, gt=0)
     friction_init: float = pydantic.Field(1.0, gt=0)
     sigma_init: float = pydantic.Field(0.1, gt=0)
@@ -77,6 +99,11 @@ class NeuralMDSDE(NetMethod):
         super().__init__(model_options, options)
         o = self.options
         self.build_net()
+        if self.manifold:
+            self.sampler = ManifoldSampler(
+                o.substeps, o.augment, o.augment_copies, o.noise_momentum, o.idealize
+            )
+            return
         self.v_init = VelocityInit(self.model_options, o.velocity_net)
         self.noise_net = ligand_net(self.model_options)
         if o.paper_compat:
@@ -86,6 +113,26 @@ class NeuralMDSDE(NetMethod):
             self.sigma_head = nn.Linear(self.noise_net.hidden, 1)
             nn.init.zeros_(self.sigma_head.weight)
             nn.init.constant_(self.sigma_head.bias, inv_softplus(o.sigma_init))
+
+    @property
+    def manifold(self) -> bool:
+        """Whether the MD-like manifold sampler is used (no velocities)."""
+        return self.options.sampler == "manifold" and not self.options.paper_compat
+
+    @property
+    def uses_velocity(self) -> bool:
+        """Whether an initial velocity means anything to this configuration."""
+        return not self.manifold
+
+    @property
+    def calibrates(self) -> bool:
+        """Whether the trainer should call :meth:`calibrate` before each validation."""
+        return self.manifold
+
+    def calibrate(self, preds, refs) -> float:
+        """Fit the manifold sampler's noise scale to reference fluctuations (see
+        ``ManifoldSampler.calibrate``)."""
+        return self.sampler.calibrate(preds, refs)
 
     def friction(self) -> torch.Tensor:
         """γ ≥ 0, per snapshot interval (scalar)."""
@@ -135,6 +182,8 @@ class NeuralMDSDE(NetMethod):
 
         Noise comes from the global torch RNG (seeded by the trainer).
         """
+        if self.manifold:
+            return self.sampler.loss(self.field, self.context(batch), batch, known)
         pos = check_window(batch, known)
         target = pos[known:]
         energy = self.options.training_score == "energy" and not self.options.paper_compat
@@ -158,5 +207,8 @@ class NeuralMDSDE(NetMethod):
         if samples < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")
         with torch.no_grad():
+            if self.manifold:
+                ctx = self.context(batch)
+                return self.sampler.rollout(self.field, ctx, batch, n_snapshots, samples, generator)
             pred = self.predict(batch, positions(batch), n_snapshots, samples, seed_from(generator))
         return pred.permute(1, 0, 2, 3).contiguous()

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuralmd_core.data.ligand_graph import adjacency, rotatable_bonds
 from neuralmd_core.evaluation import metrics as M
 
 LAGS: tuple[int, ...] = (1, 2, 5, 10)  #: MSD lags, in snapshots
@@ -141,49 +142,21 @@ def jsd(a, b, bins: int = JSD_BINS, value_range: tuple[float, float] | None = No
     return 0.5 * kl(p) + 0.5 * kl(q)
 
 
-def _adjacency(n: int, bonds) -> list[set[int]]:
-    adj: list[set[int]] = [set() for _ in range(n)]
-    for i, j in np.asarray(bonds, dtype=np.int64).reshape(-1, 2):
-        adj[int(i)].add(int(j))
-        adj[int(j)].add(int(i))
-    return adj
-
-
 def nonbonded_pairs(n: int, bonds) -> np.ndarray:
     """Atom pairs (i < j) that are not directly bonded, (K, 2)."""
-    adj = _adjacency(n, bonds)
+    adj = adjacency(n, bonds)
     return np.array([(i, j) for i in range(n) for j in range(i + 1, n) if j not in adj[i]],
                     dtype=np.int64).reshape(-1, 2)  # fmt: skip
-
-
-def _connected_without(adj: list[set[int]], j: int, k: int) -> bool:
-    """Whether j still reaches k once the bond j–k is removed (the bond is in a ring)."""
-    seen, todo = {j}, [j]
-    while todo:
-        a = todo.pop()
-        for b in adj[a]:
-            if (a, b) in ((j, k), (k, j)) or b in seen:
-                continue
-            if b == k:
-                return True
-            seen.add(b)
-            todo.append(b)
-    return False
 
 
 def rotatable_torsions(n: int, bonds) -> np.ndarray:
     """Torsions (i, j, k, l) (K, 4) about the rotatable bonds of the heavy-atom graph.
 
     A bond j–k (j < k) is rotatable when it is in no ring and both ends have another heavy
-    neighbour; i and l are the lowest-index such neighbours of j and k. Bond orders are not used.
+    neighbour; i and l are the lowest-index such neighbours of j and k. Bond orders are not used
+    (``data.ligand_graph.rotatable_bonds``, which the dynamics use too).
     """
-    adj = _adjacency(n, bonds)
-    out = []
-    for j, k in sorted({(min(a, b), max(a, b)) for a, b in np.asarray(bonds).reshape(-1, 2)}):
-        ni, nl = sorted(adj[j] - {k}), sorted(adj[k] - {j})
-        if ni and nl and not _connected_without(adj, j, k):
-            out.append((ni[0], j, k, nl[0]))
-    return np.array(out, dtype=np.int64).reshape(-1, 4)
+    return np.array(rotatable_bonds(n, bonds), dtype=np.int64).reshape(-1, 4)
 
 
 def dihedrals(pos, quads) -> np.ndarray:

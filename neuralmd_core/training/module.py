@@ -30,6 +30,9 @@ from neuralmd_core.training.checkpoint import set_rng_state
 from neuralmd_core.training.config import TrainConfig
 from neuralmd_core.training.tasks import GlobalBatchSampler, WindowDataset, WindowKey
 
+#: rollouts a calibrating method is compared with its references on: snapshots, samples
+CALIBRATION_SNAPSHOTS, CALIBRATION_SAMPLES = 200, 4
+
 
 @dataclass
 class ValItem:
@@ -176,11 +179,32 @@ class TrainingModule(pl.LightningModule):
         total = self._reduce(sums)
         return float(total[0] / total[2]), float(total[1] / total[2])
 
+    def calibrate_now(self) -> None:
+        """Let a method that calibrates (``method.calibrates``) fit itself to the validation
+        items: rollouts of ``CALIBRATION_SNAPSHOTS`` from each history, compared with the history
+        itself (single task) or with the item's target frames (multi task: one known frame)."""
+        if not getattr(self.method, "calibrates", False) or not self.val_items:
+            return
+        preds, refs = [], []
+        for i, item in enumerate(self.val_items):
+            hist = item.history.lig_pos
+            with torch.random.fork_rng(devices=[]):
+                pred = predict(
+                    self.method, [item.history], CALIBRATION_SNAPSHOTS, CALIBRATION_SAMPLES,
+                    self.cfg.seed + 7919 + i, self.device,
+                )[0]  # fmt: skip
+            preds.append(pred)
+            refs.append(hist if hist.shape[0] >= 20 else item.target)
+        self.method.calibrate(preds, refs)
+        self.method.train()
+
     def on_train_epoch_end(self) -> None:
         epoch = self.start_epoch + self.current_epoch + 1
         loss_sum = self._reduce(self._loss_sum)
         train_loss = float(loss_sum[0] / max(loss_sum[1], 1.0))
         due = epoch % self.cfg.eval_every == 0 or epoch >= self.cfg.epochs
+        if due:
+            self.calibrate_now()
         val = self.validate_now() if due else None
         self.record(epoch, train_loss, val, self)
 

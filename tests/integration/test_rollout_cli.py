@@ -440,3 +440,15 @@ def test_outputs_never_overwrite_inputs_or_an_existing_topology(t4l, ode_ckpt, t
     result = _rollout(pdb, sdf, "-o", tmp_path / "traj.xtc", "--model", ode_ckpt)
     assert result.exit_code == 2 and "traj.pdb" in result.stderr and "--force" in result.stderr
     assert (tmp_path / "traj.pdb").read_text() == "mine\n"
+
+
+def test_thermal_velocity_refused_for_the_overdamped_sde(t4l, ckpt_dir, make_ckpt, tmp_path):
+    pdb, sdf = t4l
+    sde = make_ckpt(ckpt_dir / "sde.pt", "neuralmd-sde")
+    for mode in ("thermal", "from-traj"):
+        result = _rollout(pdb, sdf, "-o", tmp_path / "t.xtc", "--model", sde, "--init-velocity",
+                          mode, "--snapshots", 2)  # fmt: skip
+        assert result.exit_code == 2, result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "--init-velocity" in lines[0] and "overdamped" in lines[0]
+        assert not list(tmp_path.iterdir())

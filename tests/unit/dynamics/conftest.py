@@ -12,6 +12,7 @@ import torch
 
 from neuralmd_core import keys
 from neuralmd_core.data.batch import collate_systems
+from neuralmd_core.io.ligand import read_ligand
 
 #: tiny BindingNet for tests (fast on 2 CPU cores)
 TINY = {
@@ -46,7 +47,10 @@ def read_refdata(folder: Path, ligand: str, pocket_A: float = 12.0) -> dict[str,
     bb = xyz[0][np.asarray(backbone)]
     dist = np.linalg.norm(bb[:, 1, None, :] - xyz[0][lig][None], axis=-1).min(axis=1)
     near = dist < pocket_A
+    ligand_info = read_ligand(folder / "ligand.sdf")  # heavy atoms in topology order
     return {
+        keys.LIG_BONDS: ligand_info.bonds,
+        keys.LIG_BOND_ORDER: ligand_info.bond_order,
         keys.BACKBONE: bb[near],
         keys.RES_TYPE: np.asarray(res_type, dtype=np.int64)[near],
         keys.LIG_Z: np.asarray([top.atom(i).element.number for i in lig], dtype=np.int64),
@@ -64,6 +68,12 @@ def t4l_system(t4l_seed0: Path) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def t4l_seed1_system(refdata_dir: Path) -> dict[str, np.ndarray]:
     return read_refdata(refdata_dir / "t4l" / "seed1", "TMP")
+
+
+@pytest.fixture(scope="session")
+def gs11_system(refdata_dir: Path) -> dict[str, np.ndarray]:
+    """11GS: glutathione (39 heavy atoms, rotatable bonds) in GST P1-1."""
+    return read_refdata(refdata_dir / "11gs" / "seed0", "LIG")
 
 
 def window(system: dict[str, np.ndarray], start: int, length: int) -> dict[str, np.ndarray]:

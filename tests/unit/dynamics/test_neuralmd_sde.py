@@ -1,4 +1,4 @@
-"""NeuralMD-SDE: samples from one batched solve, seeded, distinct; constraints; paper variant."""
+"""NeuralMD-SDE, the underdamped ``sampler: langevin`` form: samples from one batched solve, seeded, distinct; constraints; paper variant."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from neuralmd_core import keys
 from neuralmd_core.dynamics.registry import build_method
 from tests.unit.dynamics.conftest import TINY, batch_of, random_rotation, transform_batch, window
 
+LANGEVIN = {"sampler": "langevin"}
 
-@pytest.mark.parametrize("options", [{}, {"paper_compat": True}])
+
+@pytest.mark.parametrize("options", [LANGEVIN, {"paper_compat": True}])
 def test_samples_distinct_and_seeded(t4l_system, t4l_seed1_system, options):
     torch.manual_seed(0)
     method = build_method("neuralmd-sde", TINY, options).eval()
@@ -30,7 +32,9 @@ def test_samples_distinct_and_seeded(t4l_system, t4l_seed1_system, options):
 
 def test_constraints_and_noise_enters_velocity_only(t4l_system):
     torch.manual_seed(0)
-    method = build_method("neuralmd-sde", TINY, {"friction_init": 0.3, "sigma_init": 0.2})
+    method = build_method(
+        "neuralmd-sde", TINY, {**LANGEVIN, "friction_init": 0.3, "sigma_init": 0.2}
+    )
     batch = batch_of(window(t4l_system, 20, 2))
     ctx = method.context(batch)
     x = batch[keys.LIG_POS][-1]
@@ -45,7 +49,7 @@ def test_constraints_and_noise_enters_velocity_only(t4l_system):
 
 def test_sigma_is_rotation_invariant_and_training_reaches_it(t4l_system):
     torch.manual_seed(0)
-    method = build_method("neuralmd-sde", TINY).double()
+    method = build_method("neuralmd-sde", TINY, LANGEVIN).double()
     torch.nn.init.normal_(method.sigma_head.weight)
     batch = batch_of(window(t4l_system, 20, 3), dtype=torch.float64)
     moved = transform_batch(batch, random_rotation(3), torch.tensor([1.0, 2.0, -3.0]).double())
@@ -59,7 +63,9 @@ def test_sigma_is_rotation_invariant_and_training_reaches_it(t4l_system):
 
 def _sigma_after(score: str, t4l_system, steps: int = 25) -> float:
     torch.manual_seed(0)
-    method = build_method("neuralmd-sde", TINY, {"sigma_init": 0.01, "training_score": score})
+    method = build_method(
+        "neuralmd-sde", TINY, {**LANGEVIN, "sigma_init": 0.01, "training_score": score}
+    )
     batch = batch_of(window(t4l_system, 10, 6))
     opt = torch.optim.Adam([method.sigma_head.bias], lr=0.05)  # fit the noise level alone
     for _ in range(steps):
