@@ -23,6 +23,9 @@ LIG_MASS: Final[str] = "lig_mass"  # (N,) float, amu
 LIG_BONDS: Final[str] = "lig_bonds"  # (B, 2) int64, heavy-atom index pairs (i < j)
 LIG_BOND_ORDER: Final[str] = "lig_bond_order"  # (B,) float, 1 / 1.5 (aromatic) / 2 / 3
 LIG_POS: Final[str] = "lig_pos"  # (T, N, 3) float, Å; in a batch (T, N_total, 3)
+#: optional: the ligand alone after a force-field minimisation (MMFF94, else UFF), same frame as
+#: LIG_POS; only its rigid distances are used (the ideal internal geometry of a single-pose start)
+LIG_IDEAL: Final[str] = "lig_ideal"  # (N, 3) float, Å; in a batch (N_total, 3)
 TIME: Final[str] = "time_ps"  # (T,) float, ps
 ENERGY: Final[str] = "energy_kcal_mol"  # (T,) float, kcal/mol interaction energy label (optional)
 

@@ -9,7 +9,7 @@ import torch
 
 from neuralmd_core import keys
 
-_FLOAT_KEYS = (keys.BACKBONE, keys.LIG_MASS, keys.LIG_POS, keys.ENERGY)
+_FLOAT_KEYS = (keys.BACKBONE, keys.LIG_MASS, keys.LIG_POS, keys.ENERGY, keys.LIG_IDEAL)
 
 
 def _as_tensor(key: str, value, dtype: torch.dtype) -> torch.Tensor:
@@ -58,6 +58,9 @@ def collate_systems(
     out[keys.LIG_BATCH] = torch.cat(lig_batch)
     out[keys.RES_BATCH] = torch.cat(res_batch)
     out[keys.LIG_BONDS_BATCH] = torch.cat(bonds) if bonds else torch.zeros((0, 2), dtype=torch.long)
+    if all(it.get(keys.LIG_IDEAL) is not None for it in items):
+        out[keys.LIG_IDEAL] = torch.cat([_as_tensor(keys.LIG_IDEAL, it[keys.LIG_IDEAL], dtype)
+                                         for it in items])  # fmt: skip
     if all(it.get(keys.ENERGY) is not None for it in items):
         out[keys.ENERGY] = torch.stack(
             [_as_tensor(keys.ENERGY, it[keys.ENERGY], dtype) for it in items]

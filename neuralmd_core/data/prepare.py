@@ -20,7 +20,7 @@ from neuralmd_core.errors import InputError
 from neuralmd_core.io import _pbc, misato, structure
 from neuralmd_core.io._files import check_file, short
 from neuralmd_core.io._tables import ENERGY_TABLE, read_energies, times_next_to
-from neuralmd_core.io.ligand import LigandInfo, atomic_mass, read_ligand
+from neuralmd_core.io.ligand import LigandInfo, atomic_mass, ideal_geometry, read_ligand
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +339,7 @@ def system_from_pdb_sdf(
         res_name=backbone.res_name, res_number=backbone.res_number, chain_id=backbone.chain_id,
         lig_z=lig.z, lig_mass=lig.mass, lig_bonds=lig.bonds, lig_bond_order=lig.bond_order,
         lig_pos=lig.pos[None].astype(np.float32), time_ps=np.zeros(1), lig_resname=resname,
-        lig_atom_names=list(lig.atom_names), system_id=p.stem,
+        lig_atom_names=list(lig.atom_names), system_id=p.stem, lig_ideal=ideal_geometry(sdf),
         provenance={"source": "pdb+ligand", "pdb": str(p.resolve()),
                     "ligand_file": str(Path(sdf).resolve()), "residues_skipped": backbone.skipped},
     )  # fmt: skip

@@ -32,6 +32,7 @@ class BindingSystem:
         lig_atom_names: (N,) atom names of the ligand heavy atoms.
         system_id: the complex this trajectory belongs to (replicas share it).
         provenance: JSON-serialisable metadata (source files, PDB id, force field, ...).
+        lig_ideal: (N, 3) Å force-field-minimised ligand geometry, or ``None`` (``keys.LIG_IDEAL``).
     """
 
     name: str
@@ -51,6 +52,7 @@ class BindingSystem:
     lig_atom_names: list[str] = field(default_factory=list)
     system_id: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    lig_ideal: np.ndarray | None = None
 
     @property
     def num_residues(self) -> int:
@@ -100,4 +102,4 @@ class BindingSystem:
             keys.LIG_Z: self.lig_z,
             keys.LIG_MASS: self.lig_mass,
             keys.LIG_BONDS: self.lig_bonds,
-        }
+        } | ({} if self.lig_ideal is None else {keys.LIG_IDEAL: self.lig_ideal})

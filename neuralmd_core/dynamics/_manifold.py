@@ -185,18 +185,25 @@ def rotate(p: torch.Tensor, axis: torch.Tensor, angle: torch.Tensor) -> torch.Te
     return p * cos + cross * sin + u * (p * u).sum(-1, keepdim=True) * (1 - cos)
 
 
-def idealize(history: np.ndarray, graph: LigandGraph, iterations: int = 20) -> np.ndarray:
-    """The last frame of ``history (H, n, 3)`` with every rigid distance at its history mean.
+def rigid_distances(x: np.ndarray, graph: LigandGraph) -> np.ndarray:
+    """Distances (..., P) Å of the rigid pairs of positions ``x (..., n, 3)``."""
+    i, j = graph.rigid_pairs[:, 0], graph.rigid_pairs[:, 1]
+    return np.linalg.norm(x[..., i, :] - x[..., j, :], axis=-1)
 
-    Removes the fast vibrations from the starting pose (Gauss–Newton, minimum-norm steps, float64);
-    with one frame it returns that frame.
+
+def idealize(
+    x: np.ndarray, target: np.ndarray, graph: LigandGraph, iterations: int = 20
+) -> np.ndarray:
+    """``x (n, 3)`` Å moved minimally so its rigid distances best match ``target (P,)`` Å.
+
+    Gauss–Newton with minimum-norm least-squares steps, float64: removes a pose's fast vibration
+    (targets: the rigid distances' means over a history, or those of an ideal geometry).
     """
-    x = np.asarray(history[-1], dtype=np.float64).copy()
+    x = np.asarray(x, dtype=np.float64).copy()
     pairs = graph.rigid_pairs
-    if history.shape[0] < 2 or len(pairs) == 0:
+    if len(pairs) == 0:
         return x
     i, j = pairs[:, 0], pairs[:, 1]
-    target = np.linalg.norm(history[:, i] - history[:, j], axis=-1).mean(0)
     for _ in range(iterations):
         v = x[i] - x[j]
         dist = np.linalg.norm(v, axis=-1)

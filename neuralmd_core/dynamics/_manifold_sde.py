@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuralmd_core import keys
 from neuralmd_core.dynamics import _brownian as BD
 from neuralmd_core.dynamics._common import check_window, positions
 from neuralmd_core.dynamics._manifold import (
@@ -34,6 +35,7 @@ from neuralmd_core.dynamics._manifold import (
     graphs_of,
     idealize,
     rigid_distance_sq_change,
+    rigid_distances,
 )
 
 #: initial noise variances (translation Å², rotation rad², torsion rad² per interval; vib Å²)
@@ -165,13 +167,20 @@ class ManifoldSampler(nn.Module):
         self.noise_updates += 1
 
     def start(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """Starting state ``(N_tot, 3)`` Å: the last known pose, vibrations removed."""
+        """Starting state ``(N_tot, 3)`` Å: the last known pose with its vibration removed —
+        rigid distances set to their means over the known history, or, with a single known
+        pose, to those of the batch's ideal geometry (``keys.LIG_IDEAL``) when it has one."""
         hist = positions(batch)
-        if not self.idealize_start or hist.shape[0] < 2:
+        ideal = batch.get(keys.LIG_IDEAL)
+        if not self.idealize_start or (hist.shape[0] < 2 and ideal is None):
             return hist[-1]
         h = hist.detach().cpu().double().numpy()
-        x = np.concatenate([idealize(h[:, s : s + g.n], g) for s, g in graphs_of(batch)])
-        return torch.as_tensor(x, dtype=hist.dtype, device=hist.device)
+        ref = h if hist.shape[0] >= 2 else ideal.detach().cpu().double().numpy()[None]
+        parts = [
+            idealize(h[-1, s : s + g.n], rigid_distances(ref[:, s : s + g.n], g).mean(0), g)
+            for s, g in graphs_of(batch)
+        ]
+        return torch.as_tensor(np.concatenate(parts), dtype=hist.dtype, device=hist.device)
 
     def rollout(
         self, field: Field, ctx, batch: Mapping[str, Any], n: int, k: int, gen

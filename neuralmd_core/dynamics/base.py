@@ -39,6 +39,9 @@ class Method(nn.Module):
     Options: ClassVar[type[MethodOptions]] = MethodOptions
     stochastic: ClassVar[bool] = False
     trainable: ClassVar[bool] = True
+    #: training defaults of this method (``TrainConfig`` fields, ``network`` merged key by key),
+    #: under the config file and the flags
+    recipe: ClassVar[Mapping[str, Any]] = {}
     #: which loss the method's own training uses by default in each task (``"l1"``/``"mse"``)
     default_loss: ClassVar[Mapping[str, str]] = {"single": "l1", "multi": "mse"}
 

@@ -147,6 +147,37 @@ def read_ligand(path: str | Path) -> LigandInfo:
     )
 
 
+def ideal_geometry(path: str | Path) -> np.ndarray | None:
+    """The ligand's heavy atoms (N, 3) Å after minimising the whole molecule, hydrogens
+    included (added where the file has none), with MMFF94 (UFF when MMFF has no parameters), started from the file's pose.
+
+    Returns ``None`` when neither force field can be set up (e.g. no hydrogens, exotic atoms).
+    Only the rigid distances of the result are meant to be used: the minimisation may turn
+    torsions. The input file is only read.
+    """
+    from rdkit.Chem import AllChem
+
+    p = check_file(path)
+    mol = _read_mol(p)
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    mol = Chem.AddHs(mol, addCoords=True)  # implicit hydrogens placed; heavy indices kept
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        props = AllChem.MMFFGetMoleculeProperties(mol)
+        ff = AllChem.MMFFGetMoleculeForceField(mol, props) if props is not None else None
+        if ff is None and AllChem.UFFHasAllMoleculeParams(mol):
+            ff = AllChem.UFFGetMoleculeForceField(mol)
+        if ff is None:
+            return None
+        ff.Minimize(maxIts=2000)
+    except Exception:  # RDKit raises assorted errors on unusual chemistry: no ideal geometry
+        return None
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    pos = mol.GetConformer().GetPositions()[heavy]
+    return pos if np.isfinite(pos).all() else None
+
+
 def _atom_names(mol: Chem.Mol, heavy: np.ndarray) -> list[str]:
     """Atom names stored by the MOL2 reader (``_TriposAtomName``), or [] when absent."""
     atoms = [mol.GetAtomWithIdx(int(i)) for i in heavy]

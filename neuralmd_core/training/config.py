@@ -166,10 +166,23 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _recipe(model: Any) -> dict[str, Any]:
+    """The method's own training defaults (``Method.recipe``), which the file and flags override."""
+    from neuralmd_core.dynamics.registry import METHOD_NAMES, method_class
+
+    if not isinstance(model, str) or model not in METHOD_NAMES:
+        return {}
+    try:
+        return dict(getattr(method_class(model), "recipe", {}) or {})
+    except ImportError:
+        return {}
+
+
 def load_config(
     path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> TrainConfig:
-    """Build the resolved config: defaults < YAML file < ``overrides`` (CLI flags; ``None`` = unset).
+    """Build the resolved config: defaults < the method's ``recipe`` < YAML file < ``overrides``
+    (CLI flags; ``None`` = unset).
 
     Args:
         path: optional YAML file.
@@ -185,6 +198,7 @@ def load_config(
     data = read_yaml(path) if path is not None else {}
     data = _merge(data, overrides or {})
     source = str(path) if path is not None else "config"
+    data = _merge(_recipe(data.get("model", TrainConfig.model_fields["model"].default)), data)
     try:
         cfg = TrainConfig(**data)
     except pydantic.ValidationError as exc:
