@@ -1,5 +1,5 @@
-"""DenoisingLD: a conditional denoising score model of the next snapshot, sampled by annealed
-Langevin dynamics.
+"""DenoisingLD: a conditional denoising score model of the next snapshot, sampled by reverse
+diffusion (or, optionally, annealed Langevin dynamics).
 
 Training (denoising score matching, σ²-weighted): perturb x_{t+1} as x̃ = x_{t+1} + σ ε with σ
 log-uniform in [sigma_min, sigma_max] Å (one σ per system and pair). The network sees x̃ as
@@ -8,16 +8,19 @@ through scalar_in = a Fourier embedding of log σ; with the preconditioning of
 :meth:`DenoisingLD.noise_prediction` it gives ε̂, so the score is s(x̃) = −ε̂/σ and
 σ²·|s − (−(x̃ − x_{t+1})/σ²)|² = |ε̂ − ε|². A zero score scores E|ε|² = 1.
 
-Sampling (per snapshot): x ← x_t + sigma_max·z, then ``substeps`` Langevin steps along the
-geometric schedule σ_1 = sigma_max … σ_L = sigma_min, x ← x + (α/2) s(x, σ_i) + √α z with
-α = step_lr·σ_i², then (``final_denoise``) the Tweedie step x ← x + σ_L² s(x, σ_L).
+Sampling (per snapshot), along the geometric schedule σ_1 = sigma_max … σ_L = sigma_min
+(``substeps`` levels): ``ancestral`` (default) x ← x_t + √(σ_max² + τ²)·z, then
+x ← x + Δ_i s(x, σ_i) + √(Δ_i (1 − Δ_i/(τ² + σ_i²))) z, Δ_i = σ_i² − σ_{i+1}² (exact for a
+Gaussian target of variance τ², so it converges); ``annealed-langevin`` x ← x_t + sigma_max·z,
+then x ← x + (α/2) s(x, σ_i) + √α z with α = step_lr·σ_i² (one step per level: over-dispersed).
+Either ends (``final_denoise``) with the Tweedie step x ← x + σ_L² s(x, σ_L).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pydantic
 import torch
@@ -51,6 +54,13 @@ class DenoisingLDOptions(MethodOptions):
         step_lr: Langevin step α_i = step_lr·σ_i² (Å²).
         data_sigma: τ, typical per-coordinate displacement per snapshot, Å (preconditioning).
         final_denoise: finish each snapshot with a noise-free Tweedie step at sigma_min.
+        sampler: ``ancestral`` (default): reverse diffusion from y ~ N(x_t, σ_max² + τ²) down the
+            levels, y ← y + Δ_i s(y, σ_i) + √(Δ_i (1 − Δ_i / (τ² + σ_i²))) z with
+            Δ_i = σ_i² − σ_{i+1}² — the exact reverse transition when the target is Gaussian with
+            per-coordinate variance τ² (the preconditioner's prior; Bao et al. 2022's optimal
+            variance), so it converges at any number of levels; ``annealed-langevin``: the
+            previous one Langevin step per level from y ~ N(x_t, σ_max²) (std 0.84 for a
+            target of 0.5 at 10 levels).
     """
 
     sigma_min: float = pydantic.Field(0.01, gt=0)
@@ -59,6 +69,7 @@ class DenoisingLDOptions(MethodOptions):
     step_lr: float = pydantic.Field(1.0, gt=0, le=2)
     data_sigma: float = pydantic.Field(0.5, gt=0)
     final_denoise: bool = True
+    sampler: Literal["ancestral", "annealed-langevin"] = "ancestral"
 
     @pydantic.model_validator(mode="after")
     def _check_sigmas(self) -> DenoisingLDOptions:
@@ -146,18 +157,33 @@ class DenoisingLD(NetMethod):
     def sample_next(
         self, ctx: Context, x: torch.Tensor, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """One snapshot by annealed Langevin from the condition ``x (N, 3)`` Å → ``(N, 3)`` Å."""
+        """One snapshot from the condition ``x (N, 3)`` Å → ``(N, 3)`` Å (see ``sampler``)."""
         o = self.options
         levels = self.schedule(x)
-        y = x + o.sigma_max * _randn(tuple(x.shape), x, generator)
-        for sigma in levels:
+        tau2 = o.data_sigma**2
+
+        def score(y: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             sig = sigma.expand(x.shape[0], 1)
-            score = -self.noise_prediction(ctx, y, x, sig) / sig
-            alpha = o.step_lr * sigma**2
-            y = y + 0.5 * alpha * score + torch.sqrt(alpha) * _randn(tuple(x.shape), x, generator)
+            return -self.noise_prediction(ctx, y, x, sig) / sig
+
+        if o.sampler == "ancestral":
+            y = x + math.sqrt(o.sigma_max**2 + tau2) * _randn(tuple(x.shape), x, generator)
+            for hi, lo in zip(levels[:-1], levels[1:]):
+                delta = hi**2 - lo**2
+                var = delta * (1 - delta / (tau2 + hi**2))
+                y = (
+                    y
+                    + delta * score(y, hi)
+                    + torch.sqrt(var) * _randn(tuple(x.shape), x, generator)
+                )
+        else:
+            y = x + o.sigma_max * _randn(tuple(x.shape), x, generator)
+            for sigma in levels:
+                alpha = o.step_lr * sigma**2
+                y = y + 0.5 * alpha * score(y, sigma)
+                y = y + torch.sqrt(alpha) * _randn(tuple(x.shape), x, generator)
         if o.final_denoise:
-            sig = levels[-1].expand(x.shape[0], 1)
-            y = y - sig * self.noise_prediction(ctx, y, x, sig)
+            y = y + levels[-1] ** 2 * score(y, levels[-1])
         return y
 
     def rollout(
