@@ -15,6 +15,9 @@ PAPER_METRICS = (("mae_A", "MAE (Å)"), ("rmse_A", "RMSE (Å)"), ("matching_A", 
 EXTRA_METRICS = (("rmsd_A", "RMSD (Å)"), ("rmsf_err_A", "RMSF err (Å)"), ("bond_dev_A", "bond dev (Å)"),
                  ("clash_pct", "clash (%)"))  # fmt: skip
 REALISM_BEGIN, REALISM_END = "<!-- realism:begin -->", "<!-- realism:end -->"
+MDLIKE_BEGIN, MDLIKE_END = "<!-- md-like:begin -->", "<!-- md-like:end -->"
+#: sections of docs/results.md written by other scripts (realism.py, md_like.py), kept on re-render
+KEPT_SECTIONS = ((REALISM_BEGIN, REALISM_END), (MDLIKE_BEGIN, MDLIKE_END))
 LEARNED_BASELINES = ("gnn-md", "denoising-ld", "verlet-md")
 NEURALMD = ("neuralmd-ode", "neuralmd-sde")
 
@@ -269,9 +272,10 @@ def write_results(
               "```", "", "Commands run by the last invocation (earlier steps are cached in the work folder):",
               "", "```"] + log + ["```", ""]  # fmt: skip
     previous = out.read_text() if out.exists() else ""
-    if REALISM_BEGIN in previous and REALISM_END in previous:  # benchmarks/realism.py's section
-        kept = previous.split(REALISM_BEGIN, 1)[1].split(REALISM_END, 1)[0]
-        lines += [REALISM_BEGIN + kept + REALISM_END, ""]
+    for begin, end in KEPT_SECTIONS:
+        if begin in previous and end in previous:
+            kept = previous.split(begin, 1)[1].split(end, 1)[0]
+            lines += [begin + kept + end, ""]
     out.write_text("\n".join(lines))
 
 

@@ -80,13 +80,15 @@ def _fmt(v) -> str:
 def summary(work: Path, seeds) -> str:
     """Markdown: one row per (trajectory, seed), value / floor, ✗ where a target is missed."""
     cols = list(TARGETS)
-    lines = ["| trajectory | seed | train (s) | " + " | ".join(cols) + " | MAE (Å) |",
-             "|---" * (len(cols) + 4) + "|"]  # fmt: skip
+    paper = ("mae_A", "rmse_A", "matching_A", "stability_pct")
+    lines = ["| trajectory | seed | train (s) | " + " | ".join(cols + list(paper)) + " |",
+             "|---" * (len(cols) + len(paper) + 3) + "|"]  # fmt: skip
     met = total = 0
     for traj in TRAJECTORIES:
         for seed in seeds:
             path = work / f"{traj}_s{seed}.eval.json"
             if not path.exists():
+                lines.append(f"| {traj} | {seed} | not run |" + " |" * (len(cols) + len(paper)))
                 continue
             data = json.loads(path.read_text())
             row = next(r for r in data["results"] if r["method"] == "neuralmd-sde")
@@ -100,8 +102,10 @@ def summary(work: Path, seeds) -> str:
                 floor = row.get(f"floor_{c}")
                 text = _fmt(row.get(c)) + (f" / {_fmt(floor)}" if floor is not None else "")
                 cells.append(text + ("" if ok else " ✗"))
-            lines.append(f"| {traj} | {seed} | {data.get('train_s', 0):.0f} | "
-                         + " | ".join(cells) + f" | {row.get('mae_A') or 0:.3f} |")  # fmt: skip
+            cells += [_fmt(row.get(c)) for c in paper]
+            lines.append(
+                f"| {traj} | {seed} | {data.get('train_s', 0):.0f} | " + " | ".join(cells) + " |"
+            )
     lines.append("")
     lines.append(f"Targets met: {met} of {total} cells (✗ marks a miss).")
     return "\n".join(lines)
@@ -112,14 +116,35 @@ def main(argv=None) -> int:
     ap.add_argument("work", type=Path)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--summary", action="store_true", help="only tabulate what exists")
+    ap.add_argument("--write", type=Path, help="replace the md-like section of this file "
+                    "(docs/results.md) with the table, between its markers")  # fmt: skip
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     if not args.summary:
         for seed in seeds:
             for traj in TRAJECTORIES:
                 _run(args.work, traj, seed)
-    print(summary(args.work, seeds))
+    table = summary(args.work, seeds)
+    print(table)
+    if args.write is not None:
+        _write(args.write, table)
     return 0
+
+
+def _write(path: Path, table: str) -> None:
+    begin, end = "<!-- md-like:begin -->", "<!-- md-like:end -->"
+    text = path.read_text()
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path}: no {begin} … {end} section to replace")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    marker = "<!-- md-like:table -->"
+    body = rest.split(end, 1)[0]
+    if marker in body:
+        pre, post = body.split(marker, 1)
+        post = post.split("<!-- md-like:table-end -->", 1)[-1]
+        body = f"{pre}{marker}\n{table}\n<!-- md-like:table-end -->{post}"
+    path.write_text(head + begin + body + end + tail)
 
 
 if __name__ == "__main__":
