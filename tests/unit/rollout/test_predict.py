@@ -70,3 +70,17 @@ def test_cuda_request_without_cuda_is_an_input_error():
     with pytest.raises(InputError, match="no CUDA device"):
         resolve_device("cuda:0")
     assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_small_cpu_rollouts_run_on_one_thread_and_restore_the_setting():
+    import torch
+
+    from neuralmd_core.rollout import SINGLE_THREAD_ATOMS, cpu_threads
+
+    before = torch.get_num_threads()
+    seen = []
+    with cpu_threads(torch.device("cpu"), 8):
+        seen.append(torch.get_num_threads())
+    with cpu_threads(torch.device("cpu"), SINGLE_THREAD_ATOMS):
+        seen.append(torch.get_num_threads())
+    assert seen == [1, before] and torch.get_num_threads() == before
