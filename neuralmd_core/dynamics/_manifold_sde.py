@@ -55,16 +55,18 @@ class ManifoldSampler(nn.Module):
         substeps: substeps per snapshot interval.
         augment: scale of the training-input perturbations (0 = none).
         copies: perturbed copies of each training pair.
+        augment_torsion: factor on the torsion part of the perturbations.
         noise_momentum: momentum of the running noise statistics.
         idealize_start: set the starting pose's rigid distances to their history means.
     """
 
     def __init__(
         self, substeps: int, augment: float, copies: int, noise_momentum: float,
-        idealize_start: bool,
+        idealize_start: bool, augment_torsion: float = 0.25,
     ):  # fmt: skip
         super().__init__()
         self.substeps, self.augment, self.copies = substeps, augment, copies
+        self.augment_torsion = augment_torsion
         self.momentum, self.idealize_start = noise_momentum, idealize_start
         self.register_buffer("noise_var", torch.tensor(INITIAL_VAR, dtype=torch.float64))
         self.register_buffer("noise_updates", torch.zeros((), dtype=torch.float64))
@@ -135,6 +137,7 @@ class ManifoldSampler(nn.Module):
         scale = self.augment * torch.exp(math.log(4.0) * (2 * torch.rand(s_n, 1) - 1))
         noise = BD.Noise(None, xp.device, xp.dtype)
         q = BD.q_noise(man, self.noise_var.to(xp.dtype), 1.0, noise) * scale.to(xp)
+        q = torch.cat([q[:, :6], self.augment_torsion * q[:, 6:]], dim=1)
         return man.move(xp, q)
 
     def loss(self, field: Field, ctx, batch: Mapping[str, Any], known: int) -> torch.Tensor:

@@ -56,6 +56,8 @@ class NeuralMDSDEOptions(MethodOptions):
         augment: manifold sampler: scale of the random rigid/torsion moves applied to half of
             the training inputs, in units of the fitted noise (0 = off).
         augment_copies: manifold sampler: perturbed copies of every training pair.
+        augment_torsion: manifold sampler: factor on the torsion part of those perturbations
+            (turning many bonds by several noise widths at once makes poses nothing can learn from).
         noise_momentum: manifold sampler: momentum of the running noise statistics.
         idealize: manifold sampler: start from the last known pose with its rigid distances set
             to their means over the known history (removes that frame's vibration).
@@ -76,6 +78,7 @@ class NeuralMDSDEOptions(MethodOptions):
     substeps: int = pydantic.Field(1, ge=1)
     augment: float = pydantic.Field(1.0, ge=0)
     augment_copies: int = pydantic.Field(8, ge=1)
+    augment_torsion: float = pydantic.Field(0.25, ge=0)
     noise_momentum: float = pydantic.Field(0.02, gt=0, le=1)
     idealize: bool = True
     step: float = pydantic.Field(0.5, gt=0)
@@ -109,7 +112,12 @@ class NeuralMDSDE(NetMethod):
         self.build_net()
         if self.manifold:
             self.sampler = ManifoldSampler(
-                o.substeps, o.augment, o.augment_copies, o.noise_momentum, o.idealize
+                o.substeps,
+                o.augment,
+                o.augment_copies,
+                o.noise_momentum,
+                o.idealize,
+                o.augment_torsion,
             )
             return
         self.v_init = VelocityInit(self.model_options, o.velocity_net)
