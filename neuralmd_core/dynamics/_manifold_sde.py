@@ -83,21 +83,20 @@ class ManifoldSampler(nn.Module):
     def calibrate(self, preds, refs) -> tuple[float, float]:
         """Fit the sampler's time scale and noise to reference fluctuations and kinetics.
 
-        Two scalars, multiplied in per call:
+        Observables (over rollouts and references): MSF, the mean squared fluctuation of each
+        atom about its mean (Å²), and r = MSD(lag 1) / (2 MSF), the decorrelation per snapshot.
+        For a linear (Ornstein–Uhlenbeck) chain with per-step restoring fraction r,
+        r = 1 − ρ₁ is proportional to the drift scale and MSF ∝ noise / (r (2 − r)). Per call:
 
-        * ``drift_scale`` (the inverse friction: it sets how fast the ligand relaxes) by
-          r_ref / r_pred, r = MSD(lag 1) / (2 MSF), the decorrelation per snapshot — for linear
-          dynamics 1 − ρ₁, proportional to the drift's strength; per call within [0.8, 1.25],
-          only while the fluctuations are within a factor 2 of the reference's, and kept in
-          [DRIFT_MIN, DRIFT_MAX] (beyond 2 a linear drift would overshoot);
-        * ``noise_scale`` (the slow noise) by MSF_ref / MSF_pred: with the drift fixed, the
-          stationary variance is proportional to the noise variance; per call within
-          [1/2, 2], kept in
-          [SCALE_MIN, SCALE_MAX].
+        * ``drift_scale`` (the inverse friction: how fast the ligand relaxes) × r_ref / r_pred,
+          within [0.8, 1.25], while MSF is within a factor 2 of the reference's; × 1/2 when
+          r_pred ≥ 1.5 (consecutive steps overshoot: the drift is too strong); kept in
+          [DRIFT_MIN, DRIFT_MAX];
+        * ``noise_scale`` (the slow noise) × (MSF_ref / MSF_pred) · r₁(2 − r₁) / (r₀(2 − r₀))
+          with r₀, r₁ the decorrelation before and after the drift update, within [1/2, 2],
+          kept in [SCALE_MIN, SCALE_MAX].
 
-        MSF: mean squared fluctuation of each atom about its mean (Å²); MSD: mean squared
-        displacement between consecutive snapshots (Å²); over rollouts and references. Called by
-        the trainer before each validation.
+        Called by the trainer before each validation.
 
         Args:
             preds: per trajectory, ``(K, S, N, 3)`` Å rollouts of the current model.
@@ -116,13 +115,20 @@ class ManifoldSampler(nn.Module):
         ref = np.mean([stats(r) for r in refs], 0)
         if not (np.all(np.isfinite(pred)) and pred[0] > 0 and pred[1] > 0):
             return 1.0, 0.5
-        noise = float(np.clip(ref[0] / pred[0], 0.5, 2.0))
+        r_ref, r0 = ref[1] / (2 * ref[0]), pred[1] / (2 * pred[0])
         drift = 1.0
-        if 0.5 < ref[0] / pred[0] < 2.0:  # a far-off ensemble says nothing about the time scale
-            drift = float(np.clip((ref[1] / ref[0]) / (pred[1] / pred[0]), 0.8, 1.25))
-        self.drift_scale.copy_((self.drift_scale * drift).clamp(DRIFT_MIN, DRIFT_MAX))
+        if r0 >= 1.5:
+            drift = 0.5
+        elif 0.5 < ref[0] / pred[0] < 2.0:  # a far-off ensemble says nothing about the time scale
+            drift = float(np.clip(r_ref / r0, 0.8, 1.25))
+        old = float(self.drift_scale)
+        new = float(np.clip(old * drift, DRIFT_MIN, DRIFT_MAX))
+        r1 = min(r0 * new / old, 1.99)
+        gain = r1 * (2 - r1) / (r0 * (2 - r0)) if r0 < 2 else 1.0
+        noise = float(np.clip(ref[0] / pred[0] * gain, 0.5, 2.0))
+        self.drift_scale.fill_(new)
         self.noise_scale.copy_((self.noise_scale * noise).clamp(SCALE_MIN, SCALE_MAX))
-        return drift, noise
+        return new / old, noise
 
     def _path(self, field: Field, ctx, man: Manifold, xp: torch.Tensor) -> torch.Tensor:
         h = 1.0 / self.substeps
