@@ -94,3 +94,25 @@ def test_guess_resname():
     assert guess_resname("tmp") == "TMP"
     assert guess_resname("glutathione conjugate") == "LIG"
     assert guess_resname("") == "LIG"
+
+
+def test_ideal_geometry_is_closer_to_the_md_mean_than_the_pose(t4l_seed0):
+    """MMFF94 on the ligand alone gives bond/angle/ring distances within ~0.01 Å of the MD's mean,
+    where the single MD pose is off by its vibration; the file is only read."""
+    import mdtraj as md
+
+    from neuralmd_core.data.ligand_graph import LigandGraph
+    from neuralmd_core.io.ligand import ideal_geometry
+
+    sdf = t4l_seed0 / "ligand.sdf"
+    before = sdf.read_bytes()
+    info, ideal = read_ligand(sdf), ideal_geometry(sdf)
+    assert ideal is not None and ideal.shape == info.pos.shape and sdf.read_bytes() == before
+    traj = md.load(str(t4l_seed0 / "traj.xtc"), top=str(t4l_seed0 / "topology.pdb"))
+    heavy = np.load(t4l_seed0 / "aux.npz")["ligand_heavy_index"]
+    x = traj.xyz[:, heavy] * 10.0
+    i, j = LigandGraph.from_bonds(info.num_atoms, info.bonds).rigid_pairs.T
+    mean = np.linalg.norm(x[:, i] - x[:, j], axis=-1).mean(0)
+    err_ideal = np.abs(np.linalg.norm(ideal[i] - ideal[j], axis=-1) - mean).mean()
+    err_pose = np.abs(np.linalg.norm(info.pos[i] - info.pos[j], axis=-1) - mean).mean()
+    assert err_ideal < 0.015 and err_ideal < 0.5 * err_pose, (err_ideal, err_pose)

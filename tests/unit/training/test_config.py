@@ -73,3 +73,19 @@ def test_resolved_yaml_round_trips_and_changes_are_listed(tmp_path):
     old = yaml.safe_load(dump_config(cfg))
     new = yaml.safe_load(dump_config(load_config(path, {"epochs": 9, "lr": 0.5})))
     assert config_changes(old, new) == ["lr"]  # epochs may change on --resume
+
+
+def test_a_methods_recipe_sits_under_the_file_and_the_flags(tmp_path):
+    """defaults < Method.recipe < config file < flags; ``network`` merges key by key."""
+    from neuralmd_core.dynamics.neuralmd_sde import NeuralMDSDE
+
+    plain = load_config(None, {"model": "neuralmd-sde"})
+    assert plain.lr == NeuralMDSDE.recipe["lr"] and plain.epochs == NeuralMDSDE.recipe["epochs"]
+    assert plain.network["cutoff"] == 8.0 and plain.network["hidden"] == 32
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: neuralmd-sde\nlr: 0.0005\nnetwork: {hidden: 64}\n")
+    mixed = load_config(cfg, {"epochs": 3})
+    assert (mixed.lr, mixed.epochs) == (0.0005, 3)
+    assert mixed.network["hidden"] == 64 and mixed.network["cutoff"] == 8.0
+    other = load_config(None, {"model": "neuralmd-ode"})  # no recipe: the global defaults
+    assert other.lr == 1e-4 and other.epochs == 32 and other.network["cutoff"] == 5.0
