@@ -220,13 +220,12 @@ def idealize(
 
 
 def rigid_distance_sq_change(a: torch.Tensor, b: torch.Tensor, graphs) -> torch.Tensor:
-    """Mean over rigid pairs of (d(a) − d(b))² (Å²), flat ``a, b (N_tot, 3)``; 0 when none."""
-    total, count = a.new_zeros(()), 0
-    for start, g in graphs:
-        if len(g.rigid_pairs) == 0:
-            continue
-        p = torch.as_tensor(g.rigid_pairs + start, device=a.device)
-        da = (a[p[:, 0]] - a[p[:, 1]]).norm(dim=-1)
-        db = (b[p[:, 0]] - b[p[:, 1]]).norm(dim=-1)
-        total, count = total + ((da - db) ** 2).sum(), count + len(p)
-    return total / max(count, 1)
+    """Mean over frames and rigid pairs of (d(a) − d(b))² (Å²); ``a, b (..., N_tot, 3)`` flat
+    layout, ``graphs`` from :func:`graphs_of`; 0 when no ligand has a rigid pair."""
+    pairs = [g.rigid_pairs + start for start, g in graphs if len(g.rigid_pairs)]
+    if not pairs:
+        return a.new_zeros(())
+    p = torch.as_tensor(np.concatenate(pairs), device=a.device)
+    da = (a[..., p[:, 0], :] - a[..., p[:, 1], :]).norm(dim=-1)
+    db = (b[..., p[:, 0], :] - b[..., p[:, 1], :]).norm(dim=-1)
+    return ((da - db) ** 2).mean()

@@ -5,9 +5,10 @@ Training (teacher-forced, every consecutive pair x_t → x_{t+1} of the window, 
 * the drift b = BindingNet(x) (Å per interval) is fitted to the conditional mean of the next
   snapshot by the squared error of the **projected** residual P(x_{t+1} − x̂_{t+1}) (Å²), where
   x̂_{t+1} is the noise-free substep path from x_t;
-* half of the inputs are first moved off the data by random rigid-body and torsion increments
-  (``augment`` × the fitted noise, log-uniform in [1/4, 4]), so the drift learns to bring a
-  ligand back from where the noise may take it;
+* ``copies`` copies of every pair start from inputs moved off the data by random rigid-body and
+  torsion increments (``augment`` × the fitted noise, log-uniform in [1/4, 4]; the torsion part
+  × ``augment_torsion``), so the drift learns to bring a ligand back from where the noise may
+  take it;
 * the noise variances are not learned by gradient (a point loss would drive them to 0): they are
   the running means (momentum ``noise_momentum``, bias-corrected) of the squared generalized
   residuals of the clean pairs — translation, rotation, torsion — and of the vibration,
@@ -167,9 +168,8 @@ class ManifoldSampler(nn.Module):
     @torch.no_grad()
     def _update(self, man, x0, resid, batch, cur, nxt) -> None:
         moments = BD.residual_moments(man, x0, resid).double()
-        graphs = graphs_of(batch)
-        vib = [rigid_distance_sq_change(a, b, graphs) for a, b in zip(cur, nxt)]
-        obs = torch.cat([moments, torch.stack(vib).mean().double().reshape(1) / 4])
+        vib = rigid_distance_sq_change(cur, nxt, graphs_of(batch))
+        obs = torch.cat([moments, vib.double().reshape(1) / 4])
         beta = max(self.momentum, 1.0 / float(self.noise_updates + 1))
         known = torch.isfinite(obs)
         self.noise_var[known] = (1 - beta) * self.noise_var[known] + beta * obs[known]

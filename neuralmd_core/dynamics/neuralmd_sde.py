@@ -53,8 +53,8 @@ class NeuralMDSDEOptions(MethodOptions):
             ``langevin``: the underdamped torchsde form with per-atom noise (the options from
             ``step`` on apply to it and to ``paper_compat``).
         substeps: manifold sampler: substeps (network evaluations) per snapshot interval.
-        augment: manifold sampler: scale of the random rigid/torsion moves applied to half of
-            the training inputs, in units of the fitted noise (0 = off).
+        augment: manifold sampler: scale of the random rigid/torsion moves applied to the
+            training inputs' ``augment_copies`` copies, in units of the fitted noise (0 = off).
         augment_copies: manifold sampler: perturbed copies of every training pair.
         augment_torsion: manifold sampler: factor on the torsion part of those perturbations
             (turning many bonds by several noise widths at once makes poses nothing can learn from).
