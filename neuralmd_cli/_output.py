@@ -39,15 +39,39 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def verbose_option() -> Any:
+    """The ``-v/--verbose`` option every subcommand shares (count: -v info, -vv debug)."""
+    return typer.Option(
+        0, "-v", "--verbose", count=True, help="More log output on stderr: -v info, -vv debug."
+    )
+
+
+def quiet_option() -> Any:
+    """The ``-q/--quiet`` option every subcommand shares: errors only, no progress bars."""
+    return typer.Option(False, "-q", "--quiet", help="Errors only on stderr; no progress bars.")
+
+
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
-    """Log to stderr: WARNING by default, INFO with -v, DEBUG with -vv, ERROR with -q."""
+    """Log to stderr: WARNING by default, INFO with -v, DEBUG with -vv, ERROR with -q.
+
+    ``quiet`` also turns the progress bars off (they are drawn only when stderr is a terminal).
+    """
+    from neuralmd_core.progress import set_quiet
+
     level = (
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="neuralmd: %(message)s", force=True)
+    set_quiet(quiet)
+
+
+#: what a table cell shows for a missing value (never Python's ``None``)
+MISSING = "-"
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return MISSING
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)

@@ -3,10 +3,44 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.16 vendors click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older typer on click
+    from click.exceptions import UsageError
+
+
+def _usage_line(exc: UsageError) -> str:
+    """A usage error (bad value, unknown or missing option) as one line in our format."""
+    text = " ".join(exc.format_message().split())
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return f"neuralmd: error: {text}{where}"
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """The app's command group: click's multi-line usage boxes become one stderr line, exit 2."""
+
+    def _one_line(self, func, *args: Any) -> Any:
+        try:
+            return func(*args)
+        except UsageError as exc:
+            typer.echo(_usage_line(exc), err=True)
+            raise typer.Exit(2) from None
+
+    def make_context(self, info_name, args, parent=None, **extra) -> Any:  # noqa: D102
+        return self._one_line(lambda: super(_OneLineUsageErrors, self).make_context(
+            info_name, args, parent=parent, **extra))  # fmt: skip
+
+    def invoke(self, ctx) -> Any:  # noqa: D102
+        return self._one_line(super().invoke, ctx)
+
 
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="neuralmd",
     help="Learn protein-ligand binding dynamics from MD trajectories and predict new ones.",
     no_args_is_help=True,
