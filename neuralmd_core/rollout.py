@@ -144,6 +144,7 @@ def predict(
     seed: int = 0,
     device: str | torch.device = "cpu",
     init_velocity: Sequence[np.ndarray | None] | None = None,
+    progress: str | None = None,
 ) -> list[np.ndarray]:
     """Roll out several complexes in one batched computation.
 
@@ -157,12 +158,14 @@ def predict(
         device: torch device.
         init_velocity: per complex, ``(N, 3)`` Å per snapshot interval or ``None`` (the method
             then estimates it from the history).
+        progress: the label of a progress bar over the snapshots on stderr (drawn only where
+            :func:`neuralmd_core.progress.enabled`), or ``None`` for none.
 
     Returns:
         One ``(K, S, N_i, 3)`` float64 array (Å) per complex.
     """
     batch = rollout_batch(method, systems, device, init_velocity)
-    out = run_batch_rollout(method, batch, n_snapshots, samples, seed)
+    out = run_batch_rollout(method, batch, n_snapshots, samples, seed, progress)
     out = out.to("cpu", torch.float64).numpy()
     splits = np.cumsum([0] + [s.num_atoms for s in systems])
     return [out[:, :, a:b] for a, b in zip(splits[:-1], splits[1:])]
@@ -215,17 +218,96 @@ def cpu_threads(device: torch.device, atoms: int):
 
 
 def run_batch_rollout(
-    method: Method, batch: dict, n_snapshots: int, samples: int = 1, seed: int = 0
+    method: Method,
+    batch: dict,
+    n_snapshots: int,
+    samples: int = 1,
+    seed: int = 0,
+    progress: str | None = None,
 ) -> torch.Tensor:
-    """The batched computation alone: ``(K, S, N_tot, 3)`` Å on the batch's device."""
+    """The batched computation alone: ``(K, S, N_tot, 3)`` Å on the batch's device.
+
+    ``progress`` labels a bar over the snapshots (see :func:`snapshot_progress`), or ``None``.
+    """
     device = batch[keys.LIG_POS].device
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     method = method.to(device).eval()
     atoms = int(samples) * int(batch[keys.LIG_POS].shape[1])
     grad = torch.enable_grad() if _needs_grad(method) else torch.no_grad()
     with grad, cpu_threads(device, atoms):
-        out = method.rollout(batch, int(n_snapshots), samples=int(samples), generator=generator)
+        with snapshot_progress(method, batch, int(n_snapshots), progress):
+            out = method.rollout(batch, int(n_snapshots), samples=int(samples), generator=generator)
     return out.detach()
+
+
+def _count_calls(method: Method) -> tuple[list[int], list]:
+    """Forward hooks counting every call of the method's modules: (counter, hook handles)."""
+    calls = [0]
+
+    def hook(*_args) -> None:
+        calls[0] += 1
+
+    handles = [m.register_forward_hook(hook) for m in method.modules() if m is not method]
+    return calls, handles
+
+
+def _calls_per_snapshot(method: Method, batch: dict) -> tuple[int, int]:
+    """Module calls of a rollout of S snapshots as ``fixed + per · S``: ``(per, fixed)``.
+
+    Measured on throw-away rollouts of 1 and 2 snapshots of one sample (every solver of the
+    package takes a fixed number of network evaluations per snapshot); ``(0, 0)`` when the
+    method cannot be measured this way (the bar then fills at the end).
+    """
+    counts = []
+    device = batch[keys.LIG_POS].device
+    try:  # the global generators are restored: a bar never changes a trajectory
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            for n in (1, 2):
+                calls, handles = _count_calls(method)
+                try:
+                    method.rollout(batch, n, samples=1, generator=torch.Generator().manual_seed(0))
+                finally:
+                    for h in handles:
+                        h.remove()
+                counts.append(calls[0])
+    except Exception:  # a progress bar is never worth a failed rollout
+        return 0, 0
+    per = counts[1] - counts[0]
+    return (per, counts[0] - per) if per > 0 else (0, 0)
+
+
+@contextmanager
+def snapshot_progress(method: Method, batch: dict, n_snapshots: int, desc: str | None):
+    """A tqdm bar over the snapshots of the enclosed ``method.rollout`` on stderr.
+
+    Methods roll out all snapshots in one call, so the bar follows their module calls, at the
+    rate measured by :func:`_calls_per_snapshot` (two rollouts of 1 and 2 snapshots, made only
+    when a bar is drawn: stderr is a terminal or ``NEURALMD_PROGRESS=1``, and not ``--quiet``).
+    """
+    from neuralmd_core import progress as bars
+
+    if desc is None or n_snapshots < 1 or not bars.enabled():
+        yield
+        return
+    per, fixed = _calls_per_snapshot(method, batch)
+    bar = bars.progress(total=n_snapshots, desc=desc, unit="snapshot")
+    calls = [0]
+
+    def advance(*_args) -> None:
+        calls[0] += 1
+        done = min(n_snapshots, max(0, calls[0] - fixed) // per)
+        if done > bar.n:
+            bar.update(done - bar.n)
+
+    modules = [m for m in method.modules() if m is not method] if per else []
+    handles = [m.register_forward_hook(advance) for m in modules]
+    try:
+        yield
+        bar.update(n_snapshots - bar.n)
+    finally:
+        for h in handles:
+            h.remove()
+        bar.close()
 
 
 def _history_velocity(system: BindingSystem) -> np.ndarray:

@@ -1,17 +1,19 @@
 """File-level rollout jobs: `neuralmd rollout COMPLEX.pdb LIGAND.sdf -o traj.xtc` and `--batch`.
 
-Reads the inputs, resolves the model (the bundled default when none is given), runs
-:func:`neuralmd_core.rollout.predict`, applies the divergence guard and writes each trajectory
-(plus its topology PDB and, when the guard fired, a ``.status.json``).
+Checks the options and every input first (nothing is computed or written before they pass),
+resolves the model (the bundled default when none is given), runs
+:func:`neuralmd_core.rollout.predict`, applies the divergence guard and writes each
+trajectory with its topology PDB and, when the guard fired, a ``.status.json``. The files of
+one complex (all its samples) are written to temporary names and renamed together: they
+appear all at once or not at all.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -19,11 +21,26 @@ import numpy as np
 import torch
 
 from neuralmd_core.errors import InputError
-from neuralmd_core.rollout import GuardOptions, check_trajectory, predict, thermal_velocity
+from neuralmd_core.rollout import check_trajectory, predict, thermal_velocity
+from neuralmd_core.rollout_inputs import (  # noqa: F401 (some re-exported)
+    RolloutOptions,
+    RolloutRequest,
+    at_least_one,
+    check_options,
+    check_outputs,
+    check_request,
+    output_paths,
+    outputs_of,
+    read_batch_list,
+    resolve_device,
+    status_path_for,
+)
 
 log = logging.getLogger("neuralmd.rollout")
 
 DEFAULT_MODEL_NAME = "default_model.pt"
+#: protein-ligand distance (Å) a network sees when its checkpoint names none (BindingNet's default)
+DEFAULT_CUTOFF_A = 5.0
 
 
 def default_model_path() -> Path:
@@ -31,89 +48,21 @@ def default_model_path() -> Path:
     return Path(str(resources.files("neuralmd_core") / "resources" / DEFAULT_MODEL_NAME))
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU (with a log line); otherwise as given."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        log.info("device auto: no CUDA device, using the CPU")
-        return torch.device("cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device", f"{device} requested but no CUDA device is available")
-    return torch.device(device)
-
-
-@dataclass
-class RolloutRequest:
-    """One complex to roll out: inputs and the output trajectory path."""
-
-    complex_pdb: Path
-    ligand: Path
-    output: Path
-    ligand_resname: str | None = None
-
-
-@dataclass
-class RolloutOptions:
-    """Options shared by every complex of a job (see ``neuralmd rollout --help``)."""
-
-    model: Path | None = None
-    snapshots: int = 100
-    samples: int = 1
-    seed: int = 0
-    device: str = "auto"
-    init_velocity: str = "zero"  # zero | thermal | from-traj
-    temperature_K: float = 300.0
-    velocity_traj: Path | None = None
-    velocity_top: Path | None = None
-    guard: GuardOptions = field(default_factory=GuardOptions)
-    force: bool = False
-
-
-def _output_paths(output: Path, samples: int) -> list[Path]:
-    if samples == 1:
-        return [output]
-    return [output.with_name(f"{output.stem}_{k}{output.suffix}") for k in range(samples)]
-
-
-def _check_outputs(req: RolloutRequest, opts: RolloutOptions) -> None:
-    """Fail before any computation (and without creating anything) on a bad request."""
-    from neuralmd_core.io.writers import TRAJECTORY_FORMATS, topology_path_for
-
-    for path in (req.complex_pdb, req.ligand):
-        if not Path(path).is_file():
-            raise InputError(path, "file not found")
-    if req.output.suffix.lower() not in TRAJECTORY_FORMATS:
-        raise InputError(req.output, f"unknown trajectory extension {req.output.suffix!r}; "
-                         f"use one of {' '.join(TRAJECTORY_FORMATS)}")  # fmt: skip
-    parent = req.output.parent
-    if parent.exists() and not parent.is_dir():
-        raise InputError(req.output, f"{parent} is not a folder")
-    inputs = {Path(p).resolve() for p in (req.complex_pdb, req.ligand)}
-    for traj in _output_paths(req.output, opts.samples):
-        for path in (traj, topology_path_for(traj)):
-            if path.resolve() in inputs:
-                raise InputError(path, "output would overwrite an input file")
-            if path.exists() and not opts.force:
-                raise InputError(path, "output exists (use --force to overwrite)")
-
-
-def _init_velocity(system, meta: dict, opts: RolloutOptions, gen: torch.Generator):
+def _init_velocity(system, meta: dict, opts: RolloutOptions) -> np.ndarray:
+    """The request's initial velocity, Å per snapshot interval (thermal: seeded per complex,
+    so a complex gets the same velocity in a ``--batch`` as alone)."""
     interval = float(meta.get("snapshot_interval_ps", 1.0))
-    if opts.init_velocity == "zero":
-        return np.zeros((system.num_atoms, 3))
     if opts.init_velocity == "thermal":
+        gen = torch.Generator().manual_seed(int(opts.seed))
         return thermal_velocity(system.lig_mass, opts.temperature_K, interval, gen)
     if opts.init_velocity == "from-traj":
         return _velocity_from_traj(system, opts, interval)
-    raise InputError("--init-velocity", f"unknown mode {opts.init_velocity!r}")
+    return np.zeros((system.num_atoms, 3))
 
 
 def _velocity_from_traj(system, opts: RolloutOptions, interval_ps: float) -> np.ndarray:
     from neuralmd_core.io.writers import has_times, read_ligand_trajectory
 
-    if opts.velocity_traj is None:
-        raise InputError("--init-velocity", "from-traj needs --velocity-traj TRAJ")
     top = opts.velocity_top or opts.velocity_traj
     pos, times, *_ = read_ligand_trajectory(opts.velocity_traj, top, system.lig_resname)
     if pos.shape[0] < 2:
@@ -124,7 +73,9 @@ def _velocity_from_traj(system, opts: RolloutOptions, interval_ps: float) -> np.
             f"ligand has {pos.shape[1]} heavy atoms, the input ligand has {system.num_atoms}",
         )
     velocity = pos[-1] - pos[-2]  # Å per frame step of the trajectory
-    if not has_times(opts.velocity_traj):  # DCD/PDB: assumed at the model's interval
+    if not np.isfinite(velocity).all():
+        raise InputError(opts.velocity_traj, "last two frames give a NaN/inf velocity")
+    if not has_times(opts.velocity_traj):  # PDB, untimed DCD: assumed at the model's interval
         return velocity
     dt = float(times[-1] - times[-2])
     if not dt > 0:
@@ -134,23 +85,21 @@ def _velocity_from_traj(system, opts: RolloutOptions, interval_ps: float) -> np.
     return velocity * (interval_ps / dt)  # Å per snapshot interval of the model
 
 
-def run_rollout(requests: list[RolloutRequest], opts: RolloutOptions) -> list[dict]:
-    """Roll out each request (all in one batched computation) and write the files.
+@dataclass
+class _Loaded:
+    """One request with its inputs read: the system, protein topology/coordinates, velocity."""
 
-    Returns:
-        One status record per written trajectory (path, snapshots written, guard verdict).
-    """
-    from neuralmd_core.data.prepare import system_from_pdb_sdf
+    request: RolloutRequest
+    system: object
+    top: object
+    xyz: np.ndarray
+    velocity: np.ndarray
+
+
+def _load_model(opts: RolloutOptions):
     from neuralmd_core.dynamics.checkpoint import load_method
 
-    if opts.snapshots < 1 or opts.samples < 1:
-        raise InputError("--snapshots/--samples", "must be at least 1")
     model_path = Path(opts.model) if opts.model is not None else default_model_path()
-    if not model_path.is_file():
-        raise InputError(model_path, "checkpoint not found")
-    for req in requests:
-        _check_outputs(req, opts)
-    device = resolve_device(opts.device)
     method, meta = load_method(model_path, map_location="cpu")
     if opts.init_velocity != "zero" and not getattr(method, "uses_velocity", True):
         raise InputError(
@@ -158,82 +107,121 @@ def run_rollout(requests: list[RolloutRequest], opts: RolloutOptions) -> list[di
             f"{opts.init_velocity!r} means nothing to {model_path.name} ({method.name}, overdamped: "
             "it has no velocities); leave --init-velocity at zero",
         )
-    gen = torch.Generator().manual_seed(int(opts.seed))
-    loaded = [system_from_pdb_sdf(r.complex_pdb, r.ligand, r.ligand_resname) for r in requests]
-    systems = [item[0] for item in loaded]
-    velocities = [_init_velocity(s, meta, opts, gen) for s in systems]
-    preds = predict(method, systems, opts.snapshots, opts.samples, opts.seed, device, velocities)
+    return method, meta
+
+
+def pocket_cutoff_A(method) -> float:
+    """How far (Å) the method's network sees protein residues: its checkpoint's cutoff."""
+    options = getattr(method, "model_options", None) or {}
+    return float(options.get("cutoff", DEFAULT_CUTOFF_A))
+
+
+def _load_inputs(requests, opts: RolloutOptions, method, meta) -> list[_Loaded]:
+    from neuralmd_core.data.pdb_sdf import system_from_pdb_sdf
+
+    cutoff = pocket_cutoff_A(method)
+    out = []
+    for r in requests:
+        system, top, xyz = system_from_pdb_sdf(
+            r.complex_pdb, r.ligand, r.ligand_resname, ligand_chain=r.ligand_chain,
+            ligand_resid=r.ligand_resid, pocket_cutoff_A=cutoff,
+        )  # fmt: skip
+        out.append(_Loaded(r, system, top, xyz, _init_velocity(system, meta, opts)))
+    return out
+
+
+def _roll(requests: list[RolloutRequest], opts: RolloutOptions, chunk: int) -> list[dict]:
+    """Check everything, read every input, then roll out ``chunk`` complexes at a time."""
+    check_options(opts)
+    at_least_one("--batch-size", chunk)
+    model_path = Path(opts.model) if opts.model is not None else default_model_path()
+    for req in requests:
+        check_request(req)
+        check_outputs(req, opts, model_path)
+    device = resolve_device(opts.device)
+    method, meta = _load_model(opts)
+    loaded = _load_inputs(requests, opts, method, meta)
     interval = float(meta.get("snapshot_interval_ps", 1.0))
-    records = []
-    for req, (system, top, xyz), pred in zip(requests, loaded, preds):
-        records += _write_outputs(req, opts, system, top, xyz, pred, interval, meta)
+    records: list[dict] = []
+    for start in range(0, len(loaded), chunk):
+        part = loaded[start : start + chunk]
+        label = "rollout" if len(loaded) <= chunk else f"rollout {start + 1}-{start + len(part)}"
+        preds = predict(method, [x.system for x in part], opts.snapshots, opts.samples, opts.seed,
+                        device, [x.velocity for x in part], label if opts.progress else None)  # fmt: skip
+        for item, pred in zip(part, preds):
+            records += _write_outputs(item, opts, pred, interval, meta)
     return records
 
 
-def _write_outputs(req, opts, system, top, xyz, pred, interval, meta) -> list[dict]:
-    from neuralmd_core.io.writers import write_trajectory
+def run_rollout(requests: list[RolloutRequest], opts: RolloutOptions) -> list[dict]:
+    """Roll out each request (all in one batched computation) and write the files.
 
+    Returns:
+        One status record per written trajectory (path, snapshots written, guard verdict).
+
+    Raises:
+        InputError: a bad option or input (before anything is computed or written).
+    """
+    return _roll(list(requests), opts, max(1, len(requests)))
+
+
+def _write_outputs(item: _Loaded, opts: RolloutOptions, pred, interval: float, meta) -> list:
+    """Guard and write every sample of one request, all files renamed into place together."""
+    from neuralmd_core.io._atomic import atomic_outputs
+
+    system, req = item.system, item.request
     start = system.lig_pos[-1]
     backbone = system.backbone.reshape(-1, 3)
-    req.output.parent.mkdir(parents=True, exist_ok=True)
-    records = []
-    for k, path in enumerate(_output_paths(req.output, opts.samples)):
+    plans, targets = [], []
+    for k, path in enumerate(output_paths(req.output, opts.samples)):
         verdict = check_trajectory(pred[k], start, system.lig_bonds, backbone, opts.guard)
         frames = np.concatenate([start[None], pred[k][: verdict.valid_snapshots]], axis=0)
-        times = np.arange(frames.shape[0], dtype=np.float64) * interval
-        write_trajectory(
-            path, top, xyz, system.lig_z, system.lig_atom_names, system.lig_resname,
-            frames, times, system.lig_bonds,
-        )  # fmt: skip
-        status_path = path.with_suffix(".status.json")
-        record = {
-            "trajectory": str(path),
-            "snapshots_written": int(frames.shape[0]),
-            "snapshot_interval_ps": interval,
-            "method": meta.get("method"),
-            **verdict.as_dict(),
-        }
+        record = {"trajectory": str(path), "snapshots_written": int(frames.shape[0]),
+                  "snapshot_interval_ps": interval, "method": meta.get("method"),
+                  **verdict.as_dict()}  # fmt: skip
         if verdict.reason is not None:
-            _write_json(status_path, record)
-        elif status_path.exists():
-            status_path.unlink()
-        records.append(record)
-    return records
+            record["status_file"] = str(status_path_for(path))
+        plans.append((frames, record))
+        targets += outputs_of(path)[: 3 if verdict.reason is not None else 2]
+    created = _make_folder(req.output.parent)
+    try:
+        with atomic_outputs(targets) as temps:
+            slots = iter(temps)
+            for frames, record in plans:
+                times = np.arange(frames.shape[0], dtype=np.float64) * interval
+                _write_pair(next(slots), next(slots), item, frames, times)
+                if record["reason"] is not None:
+                    next(slots).write_text(json.dumps(record, indent=2) + "\n")
+    except BaseException:
+        for folder in created:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+    for _frames, record in plans:  # an earlier run's verdict (replaced with --force)
+        if record["reason"] is None:
+            status_path_for(Path(record["trajectory"])).unlink(missing_ok=True)
+    return [record for _frames, record in plans]
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; return those created, deepest first."""
+    missing = [p for p in [folder, *folder.parents] if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
 
 
-def read_batch_list(path: Path, outdir: Path, suffix: str = ".xtc") -> list[RolloutRequest]:
-    """Parse a ``--batch`` list: one complex per line, ``PDB<TAB>SDF<TAB>NAME`` (``#`` comments).
+def _write_pair(tmp_traj: Path, tmp_top: Path, item: _Loaded, frames, times) -> None:
+    """The trajectory at ``tmp_traj`` and its topology PDB at ``tmp_top`` (temporary names)."""
+    from neuralmd_core.io.writers import topology_path_for, write_trajectory
 
-    Relative paths are resolved against the list's folder. Outputs go to ``outdir/NAME.xtc``.
-    """
-    if not Path(path).is_file():
-        raise InputError(path, "file not found")
-    base = Path(path).resolve().parent
-    requests: list[RolloutRequest] = []
-    with open(path, newline="") as handle:
-        for lineno, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
-            if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
-                continue
-            if len(row) < 3:
-                raise InputError(
-                    path, f"line {lineno}: expected PDB, SDF and NAME separated by tabs"
-                )
-            pdb, sdf, name = (c.strip() for c in row[:3])
-            requests.append(
-                RolloutRequest(base / pdb, base / sdf, Path(outdir) / f"{name}{suffix}")
-            )
-    if not requests:
-        raise InputError(path, "no complexes listed")
-    names = [r.output.name for r in requests]
-    if len(set(names)) != len(names):
-        raise InputError(path, "output names must be unique")
-    return requests
+    s = item.system
+    written_top = topology_path_for(tmp_traj)
+    try:
+        write_trajectory(tmp_traj, item.top, item.xyz, s.lig_z, s.lig_atom_names, s.lig_resname,
+                         frames, times, s.lig_bonds)  # fmt: skip
+        os.replace(written_top, tmp_top)
+    finally:
+        written_top.unlink(missing_ok=True)
 
 
 def shard_for_rank(items: list, rank: int | None = None, world: int | None = None) -> list:
@@ -247,9 +235,17 @@ def run_batch(
     list_path: Path, outdir: Path, opts: RolloutOptions, batch_size: int = 16
 ) -> list[dict]:
     """Roll out every complex of a list, ``batch_size`` complexes per batched computation,
-    sharded across torchrun ranks. Returns the status records of this rank."""
-    requests = shard_for_rank(read_batch_list(list_path, Path(outdir)))
-    records: list[dict] = []
-    for i in range(0, len(requests), max(1, batch_size)):
-        records += run_rollout(requests[i : i + batch_size], opts)
-    return records
+    sharded across torchrun ranks. Every input is read before the first computation; the files
+    of each complex appear together once it is done. Returns the status records of this rank.
+
+    Raises:
+        InputError: a bad list, option, input or output folder (nothing written).
+    """
+    at_least_one("--batch-size", batch_size)
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file; with --batch, -o takes a folder")
+    if out.suffix.lower() in (".xtc", ".dcd", ".trr", ".nc", ".h5", ".pdb") and not out.exists():
+        raise InputError(out, "with --batch, -o takes a folder, not a trajectory file name")
+    requests = shard_for_rank(read_batch_list(list_path, out))
+    return _roll(requests, opts, batch_size)

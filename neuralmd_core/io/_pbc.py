@@ -146,3 +146,44 @@ def whole_backbone(backbone: np.ndarray, chain_id: np.ndarray, box: np.ndarray) 
             pts = pts + nearest_image_shift(pts.mean(0), first, box)
         out[rows] = pts.reshape(-1, 3, 3)
     return out.astype(backbone.dtype)
+
+
+def whole_protein(
+    xyz: np.ndarray,
+    residues: list[np.ndarray],
+    backbone_index: np.ndarray,
+    chain_id: np.ndarray,
+    box: np.ndarray,
+) -> np.ndarray:
+    """Make a PBC-wrapped protein whole at one snapshot, every atom moved by a lattice vector.
+
+    The backbone is made whole per chain and the chains put next to the first
+    (:func:`whole_backbone`); every atom of a residue with a backbone then sits at the minimum
+    image of its CA, and a residue without one is made whole around its first atom and put at
+    the image nearest to the backbone.
+
+    Args:
+        xyz: (n_atoms, 3) Å coordinates as read (atoms outside ``residues`` are left as they are).
+        residues: one array of atom indices (into ``xyz``) per protein residue.
+        backbone_index: (R, 3) atom indices of N, CA, C of the residues that have them.
+        chain_id: (R,) chain of each backbone row.
+        box: (3, 3) Å box row vectors.
+
+    Returns:
+        (n_atoms, 3) Å float64 coordinates.
+    """
+    src = np.asarray(xyz, dtype=np.float64)
+    out = src.copy()
+    bb = whole_backbone(src[backbone_index], np.asarray(chain_id), box).astype(np.float64)
+    ca_old, ca_new = src[backbone_index[:, 1]], bb[:, 1]
+    row_of_ca = {int(a): r for r, a in enumerate(backbone_index[:, 1])}
+    for atoms in residues:
+        atoms = np.asarray(atoms, dtype=np.int64)
+        row = next((row_of_ca[a] for a in atoms.tolist() if a in row_of_ca), None)
+        if row is not None:
+            out[atoms] = ca_new[row] + minimum_image(src[atoms] - ca_old[row], box)
+        elif atoms.size:
+            whole = src[atoms[0]] + minimum_image(src[atoms] - src[atoms[0]], box)
+            out[atoms] = whole + nearest_image_shift(whole.mean(0), ca_new, box)
+    out[backbone_index.reshape(-1)] = bb.reshape(-1, 3)
+    return out

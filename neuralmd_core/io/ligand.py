@@ -31,6 +31,7 @@ class LigandInfo:
         title: the molecule title (SDF first line / MOL2 name).
         resname: a residue name for output files (the title if it looks like one, else ``LIG``).
         total_charge: sum of the formal charges of all atoms (hydrogens included).
+        path: the file it was read from (for messages), ``""`` when not read from a file.
     """
 
     z: np.ndarray
@@ -44,6 +45,7 @@ class LigandInfo:
     title: str = ""
     resname: str = "LIG"
     total_charge: int = 0
+    path: str = ""
 
     @property
     def num_atoms(self) -> int:
@@ -86,8 +88,71 @@ def _read_mol(path: Path) -> Chem.Mol:
     finally:
         RDLogger.EnableLog("rdApp.*")
     if mol is None:
-        raise InputError(path, "cannot read ligand: RDKit could not parse the first molecule")
+        raise InputError(path, _non_finite_atom(path) or _unreadable(path))
     return mol
+
+
+def _unreadable(path: Path) -> str:
+    """Why RDKit found no molecule in ``path``, in the file's own terms."""
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        return "not a ligand file (binary content)"
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    pdb_like = sum(ln.startswith(("ATOM  ", "HETATM")) for ln in lines) > 1
+    if path.suffix.lower() == ".mol2":
+        if not any(ln.startswith("@<TRIPOS>MOLECULE") for ln in lines):
+            return "not a MOL2 file (no @<TRIPOS>MOLECULE record)"
+    elif len(lines) < 4 or not ("V2000" in lines[3] or "V3000" in lines[3]):
+        if pdb_like:
+            return "holds PDB records, not an SDF molecule"
+        return "not an SDF file (no V2000/V3000 counts line on line 4)"
+    elif not any(ln.startswith("M  END") for ln in lines):
+        return "truncated: the first molecule ends before its 'M  END' line"
+    return "cannot read ligand: RDKit could not parse or sanitize the first molecule"
+
+
+def _atom_rows(path: Path) -> list[tuple[int, str, list[str]]]:
+    """``(atom number, element, [x, y, z] as text)`` of the first molecule's atoms, read from the
+    file's text (V2000/V3000 molfile or Tripos MOL2) without RDKit; [] when it has no such block.
+    """
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    if path.suffix.lower() == ".mol2":
+        start = next((i for i, ln in enumerate(lines) if ln.startswith("@<TRIPOS>ATOM")), None)
+        if start is None:
+            return []
+        rows = []
+        for ln in lines[start + 1 :]:
+            if ln.startswith("@<TRIPOS>"):
+                break
+            f = ln.split()
+            if len(f) >= 6:
+                rows.append((len(rows) + 1, f[5].split(".")[0], f[2:5]))
+        return rows
+    if any("V30 BEGIN ATOM" in ln for ln in lines):
+        body = [ln.split()[2:] for ln in lines if ln.startswith("M  V30 ") and len(ln.split()) > 6]
+        return [(int(f[0]), f[1], f[2:5]) for f in body if f[0].isdigit()]
+    if len(lines) < 4 or not lines[3][:3].strip().isdigit():
+        return []
+    n = int(lines[3][:3])
+    return [(k + 1, ln[31:34].strip(), [ln[0:10], ln[10:20], ln[20:30]])
+            for k, ln in enumerate(lines[4 : 4 + n])]  # fmt: skip
+
+
+def _non_finite_atom(path: Path) -> str | None:
+    """The problem sentence for the first atom whose coordinate text is NaN/inf, else None."""
+    for number, element, xyz in _atom_rows(path):
+        for axis, text in zip("xyz", xyz):
+            try:
+                value = float(text)
+            except ValueError:
+                continue
+            if not np.isfinite(value):
+                where = f"atom {number} ({element})"
+                return f"{where} has a non-finite {axis} coordinate ({text.strip()})"
+    return None
 
 
 def _check_3d(path: Path, mol: Chem.Mol) -> np.ndarray:
@@ -95,7 +160,9 @@ def _check_3d(path: Path, mol: Chem.Mol) -> np.ndarray:
         raise InputError(path, "ligand has no coordinates")
     pos = mol.GetConformer().GetPositions().astype(np.float64)
     if not np.isfinite(pos).all():
-        raise InputError(path, "ligand coordinates contain NaN/inf")
+        k = int(np.flatnonzero(~np.isfinite(pos).all(axis=1))[0])
+        symbol = mol.GetAtomWithIdx(k).GetSymbol()
+        raise InputError(path, f"atom {k + 1} ({symbol}) has a NaN/inf coordinate")
     flat = mol.GetNumAtoms() > 1 and bool(np.ptp(pos[:, 2]) < 1e-4)
     if not mol.GetConformer().Is3D() or flat:
         raise InputError(path, "ligand has no 3D coordinates (2D or flat pose)")
@@ -144,6 +211,7 @@ def read_ligand(path: str | Path) -> LigandInfo:
         title=title,
         resname=guess_resname(title),
         total_charge=int(Chem.GetFormalCharge(mol)),
+        path=str(p),
     )
 
 

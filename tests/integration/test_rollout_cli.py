@@ -195,6 +195,9 @@ def test_guard_stops_a_diverging_model_and_exits_3(t4l, ckpt_dir, make_ckpt, tmp
     assert "moved" in status["reason"]
     t = md.load(str(out), top=str(tmp_path / "traj.pdb"))
     assert t.n_frames == status["snapshots_written"] == 1  # only the valid frames (the input)
+    (line,) = result.stderr.strip().splitlines()  # stderr says which trajectory, where and why
+    assert line.startswith("neuralmd: error: ") and str(out) in line
+    assert "diverged at snapshot 0" in line and "moved" in line and "traj.status.json" in line
 
 
 def test_guard_thresholds_are_options(t4l, ckpt_dir, make_ckpt, tmp_path):
@@ -202,7 +205,7 @@ def test_guard_thresholds_are_options(t4l, ckpt_dir, make_ckpt, tmp_path):
     pdb, sdf = t4l
     drifting = make_ckpt(ckpt_dir / "drift.pt", force_scale=1.0)
     base = (pdb, sdf, "--model", drifting, "--snapshots", 8)
-    loose = ("--max-bond-stretch", 1e6, "--min-backbone-distance", 0)
+    loose = ("--max-bond-stretch", 1e6, "--min-backbone-distance", 1e-3)
     free = _rollout(*base, "-o", tmp_path / "free.xtc", *loose, "--max-displacement", 1e6)
     assert free.exit_code == 0, free.stderr
     t = md.load(str(tmp_path / "free.xtc"), top=str(tmp_path / "free.pdb"))
@@ -314,7 +317,7 @@ def _ligand_xyz(out: Path) -> np.ndarray:
 def test_init_velocity_modes(t4l, t4l_seed0, free_ckpt, ckpt_interval_ps, tmp_path):
     pdb, sdf = t4l
     # free flight: atoms move independently, so bonds stretch; only the guard's NaN check stays
-    loose = ("--max-bond-stretch", 1e6, "--max-displacement", 1e6, "--min-backbone-distance", 0)
+    loose = ("--max-bond-stretch", 1e6, "--max-displacement", 1e6, "--min-backbone-distance", 1e-3)
     base = (pdb, sdf, "--model", free_ckpt, "--snapshots", 3, "--seed", 5, *loose)
     _ok(*base, "-o", tmp_path / "zero.xtc")
     zero = _ligand_xyz(tmp_path / "zero.xtc")
@@ -346,7 +349,7 @@ def test_init_velocity_modes(t4l, t4l_seed0, free_ckpt, ckpt_interval_ps, tmp_pa
 def test_init_velocity_changes_a_real_rollout(t4l, t4l_seed0, ode_ckpt, tmp_path):
     pdb, sdf = t4l
     # an untrained velocity network may amplify v0: only the velocity's effect is tested here
-    loose = ("--max-bond-stretch", 1e6, "--max-displacement", 1e6, "--min-backbone-distance", 0)
+    loose = ("--max-bond-stretch", 1e6, "--max-displacement", 1e6, "--min-backbone-distance", 1e-3)
     base = (pdb, sdf, "--model", ode_ckpt, "--snapshots", 2, *loose)
     _ok(*base, "-o", tmp_path / "zero.xtc")
     _ok(*base, "-o", tmp_path / "th.xtc", "--init-velocity", "thermal", "--temperature", 1)
@@ -442,13 +445,260 @@ def test_outputs_never_overwrite_inputs_or_an_existing_topology(t4l, ode_ckpt, t
     assert (tmp_path / "traj.pdb").read_text() == "mine\n"
 
 
-def test_thermal_velocity_refused_for_the_overdamped_sde(t4l, ckpt_dir, make_ckpt, tmp_path):
+def test_thermal_velocity_refused_for_the_overdamped_sde(
+    t4l, t4l_seed0, ckpt_dir, make_ckpt, tmp_path
+):
     pdb, sdf = t4l
     sde = make_ckpt(ckpt_dir / "sde.pt", "neuralmd-sde")
-    for mode in ("thermal", "from-traj"):
+    velocity = {"thermal": (), "from-traj": ("--velocity-traj", t4l_seed0 / "traj.xtc")}
+    for mode, extra in velocity.items():
         result = _rollout(pdb, sdf, "-o", tmp_path / "t.xtc", "--model", sde, "--init-velocity",
-                          mode, "--snapshots", 2)  # fmt: skip
+                          mode, "--snapshots", 2, *extra)  # fmt: skip
         assert result.exit_code == 2, result.stdout + result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "--init-velocity" in lines[0] and "overdamped" in lines[0]
         assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- what the PDB says of the ligand
+
+
+def _moved_sdf(sdf: Path, shift, out: Path) -> Path:
+    """A copy of ``sdf`` with every atom moved by ``shift`` (Å), written by RDKit."""
+    mol = Chem.MolFromMolFile(str(sdf), removeHs=False)
+    conf = mol.GetConformer()
+    for i, p in enumerate(conf.GetPositions() + np.asarray(shift, dtype=float)):
+        conf.SetAtomPosition(i, p.tolist())
+    Chem.MolToMolFile(mol, str(out))
+    return out
+
+
+def _with_second_copy(pdb: Path, out: Path, shift=(15.0, 0.0, 0.0)) -> Path:
+    """``pdb`` plus a second TMP, chain B, residue 205, moved by ``shift`` Å (PDB text)."""
+    lines = pdb.read_text().splitlines(keepends=True)
+    copy = []
+    for k, ln in enumerate(ln for ln in lines if ln.startswith("HETATM") and ln[17:20] == "TMP"):
+        xyz = [float(ln[30 + 8 * i : 38 + 8 * i]) + shift[i] for i in range(3)]
+        copy.append(f"HETATM{2001 + k:5d}{ln[11:21]}B 205    "
+                    + "".join(f"{v:8.3f}" for v in xyz) + ln[54:])  # fmt: skip
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("CONECT"))
+    out.write_text("".join(lines[:end] + copy + ["TER\n"] + lines[end:]))
+    return out
+
+
+def _lig0(out: Path) -> np.ndarray:
+    """The ligand's heavy atoms (Å) in frame 0 of a rollout output."""
+    return _ligand_xyz(out)[0]
+
+
+LOOSE = ("--max-bond-stretch", 1e6, "--max-displacement", 1e6, "--min-backbone-distance", 1e-3)
+
+
+def test_sdf_away_from_the_pdb_ligand_warns_and_starts_from_the_sdf(t4l, ode_ckpt, tmp_path):
+    pdb, sdf = t4l
+    moved = _moved_sdf(sdf, (0.0, 0.0, 3.0), tmp_path / "moved.sdf")
+    out = tmp_path / "traj.xtc"
+    result = _ok(pdb, moved, "-o", out, "--model", ode_ckpt, "--snapshots", 1, *LOOSE)
+    (line,) = result.stderr.strip().splitlines()  # one warning, naming both files and the gap
+    assert str(moved) in line and str(pdb) in line and "TMP105 (chain A, resid 105)" in line
+    assert "RMSD 3.00 Å" in line and "SDF's pose is the start" in line
+    np.testing.assert_allclose(_lig0(out), _heavy(moved)[1], atol=XTC_PRECISION_A)
+    quiet = _ok(pdb, sdf, "-o", tmp_path / "same.xtc", "--model", ode_ckpt, "--snapshots", 1)
+    assert quiet.stderr == ""  # the SDF at the PDB's own pose: nothing to say
+
+
+def test_two_copies_of_the_ligand_are_told_apart_by_chain_or_resid(t4l, ode_ckpt, tmp_path):
+    pdb, sdf = t4l
+    two = _with_second_copy(pdb, tmp_path / "two.pdb")
+    moved = _moved_sdf(sdf, (0.0, 0.0, 3.0), tmp_path / "moved.sdf")
+    base = ("--model", ode_ckpt, "--snapshots", 1, *LOOSE)
+    # the SDF sits on one copy: that one, silently
+    same = _ok(two, sdf, "-o", tmp_path / "a.xtc", *base)
+    assert same.stderr == ""
+    # at neither copy: which one is meant cannot be told, even by name
+    for extra in ((), ("--ligand-resname", "TMP")):
+        result = _rollout(two, moved, "-o", tmp_path / "b.xtc", *base, *extra)
+        assert result.exit_code == 2 and result.stdout == ""
+        (line,) = result.stderr.strip().splitlines()
+        assert "two.pdb" in line and "several copies" in line
+        assert "TMP105 (chain A, resid 105)" in line and "TMP205 (chain B, resid 205)" in line
+        assert "--ligand-chain" in line and "--ligand-resid" in line
+        assert not (tmp_path / "b.xtc").exists()
+    for extra, named, rmsd in ((("--ligand-chain", "A"), "chain A, resid 105", 3.0),
+                               (("--ligand-resid", 205), "chain B, resid 205", 15.3)):  # fmt: skip
+        out = tmp_path / f"{extra[0][2:]}.xtc"
+        result = _ok(two, moved, "-o", out, *base, *extra)
+        (line,) = result.stderr.strip().splitlines()
+        assert named in line and f"RMSD {rmsd:.1f}" in line, line
+        np.testing.assert_allclose(_lig0(out), _heavy(moved)[1], atol=XTC_PRECISION_A)
+        u = mda.Universe(str(out.with_suffix(".pdb")))
+        assert u.select_atoms("resname TMP").n_atoms == 8  # the moving ligand; no copy written
+
+
+def _checkpoint_with_cutoff(path: Path, cutoff: float) -> Path:
+    """A tiny untrained NeuralMD-ODE whose network sees residues within ``cutoff`` Å."""
+    from neuralmd_core.dynamics.registry import build_method
+    from neuralmd_core.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = {"hidden": 16, "num_radial": 8, "num_ligand_layers": 1, "cutoff": cutoff}
+    method = build_method("neuralmd-ode", net, {})
+    meta = {"config": {"model": "neuralmd-ode", "network": net, "method": {}}, "task": "single",
+            "splits": {"task": "single", "train": ["t4l_seed0"], "val": ["t4l_seed0"]},
+            "snapshot_interval_ps": 2.0, "seed": 0, "epoch": 0,
+            "best": {"epoch": 0, "val_mae_A": float("nan")}, "dataset": {}}  # fmt: skip
+    save_checkpoint(path, method, meta)
+    return path
+
+
+def test_a_ligand_out_of_the_models_reach_is_refused(t4l, ode_ckpt, tmp_path):
+    """The distance is the checkpoint's cutoff: 5 Å for the tiny model, 8 Å for another."""
+    pdb, sdf = t4l
+    system = system_from_pdb_sdf(pdb, sdf)[0]
+    ca, lig = system.backbone[:, 1].astype(float), system.lig_pos[0].astype(float)
+    away = lig.mean(0) - ca.mean(0)
+    away /= np.linalg.norm(away)
+
+    def nearest_ca(d: float) -> float:
+        return float(np.linalg.norm((lig + d * away)[:, None] - ca[None], axis=-1).min())
+
+    d = next(d for d in np.arange(0.0, 30.0, 0.1) if nearest_ca(d) > 6.0)
+    assert 6.0 < nearest_ca(d) < 7.0
+    far = _moved_sdf(sdf, d * away, tmp_path / "far.sdf")
+    result = _rollout(pdb, far, "-o", tmp_path / "a.xtc", "--model", ode_ckpt)
+    assert result.exit_code == 2 and not (tmp_path / "a.xtc").exists()
+    (line,) = result.stderr.strip().splitlines()
+    assert "far.sdf" in line and "no pocket residue (CA) within 5 Å" in line
+    assert "Å from the nearest protein atom" in line
+    wide = _checkpoint_with_cutoff(tmp_path / "wide.pt", 8.0)
+    _ok(pdb, far, "-o", tmp_path / "b.xtc", "--model", wide, "--snapshots", 1, *LOOSE)
+
+
+def _wrap_into_box(pdb: Path, sdf: Path, folder: Path) -> tuple[Path, Path, float]:
+    """The complex wrapped into a cubic box (CRYST1) whose faces cut through the protein, the
+    ligand's atoms all wrapped to the far side: what an MD engine writes for a snapshot."""
+    t = md.load(str(pdb))
+    xyz = t.xyz[0].astype(np.float64) * 10
+    elements, lig = _heavy(sdf)
+    edge = float(np.ptp(xyz, axis=0).max()) + 15.0  # no periodic image overlaps another
+    origin = lig.max(0) + 0.5  # every ligand atom lies below it: all are wrapped by +edge
+
+    def wrap(points: np.ndarray) -> np.ndarray:
+        return origin + np.mod(points - origin, edge)
+
+    t.xyz = (wrap(xyz) / 10)[None].astype(np.float32)
+    t.unitcell_vectors = (np.eye(3) * edge / 10)[None].astype(np.float32)
+    t.save_pdb(str(folder / "wrapped.pdb"))
+    mol = Chem.MolFromMolFile(str(sdf), removeHs=False)
+    conf = mol.GetConformer()
+    for i, p in enumerate(wrap(conf.GetPositions())):
+        conf.SetAtomPosition(i, p.tolist())
+    Chem.MolToMolFile(mol, str(folder / "wrapped.sdf"))
+    return folder / "wrapped.pdb", folder / "wrapped.sdf", edge
+
+
+def test_a_pbc_wrapped_complex_is_imaged_like_prepare_does(ode_ckpt, tmp_path):
+    examples = Path(__file__).resolve().parents[2] / "examples" / "t4l"
+    pdb, sdf = examples / "complex.pdb", examples / "ligand.sdf"
+    wpdb, wsdf, edge = _wrap_into_box(pdb, sdf, tmp_path)
+    wrapped = md.load(str(wpdb))
+    assert wrapped.unitcell_vectors is not None
+    ca = wrapped.xyz[0, wrapped.topology.select("name CA")] * 10
+    assert np.linalg.norm(np.diff(ca, axis=0), axis=-1).max() > edge / 2  # the chain is split
+    assert np.abs(_heavy(wsdf)[1] - _heavy(sdf)[1]).min() > edge - 1  # the ligand imaged away
+    args = ("--model", ode_ckpt, "--snapshots", 2)
+    _ok(pdb, sdf, "-o", tmp_path / "plain.xtc", *args)
+    _ok(wpdb, wsdf, "-o", tmp_path / "imaged.xtc", *args)
+    a = md.load(str(tmp_path / "plain.xtc"), top=str(tmp_path / "plain.pdb"))
+    b = md.load(str(tmp_path / "imaged.xtc"), top=str(tmp_path / "imaged.pdb"))
+    assert a.n_atoms == b.n_atoms and a.n_frames == b.n_frames == 3
+    shift = (b.xyz[0, 0] - a.xyz[0, 0]) * 10  # one lattice vector moves the whole complex
+    np.testing.assert_allclose(shift / edge, np.round(shift / edge), atol=1e-3)
+    np.testing.assert_allclose(b.xyz[0] * 10, a.xyz[0] * 10 + shift, atol=1.5 * XTC_PRECISION_A)
+    np.testing.assert_allclose(b.xyz * 10, a.xyz * 10 + shift, atol=0.03)  # and so the rollout
+
+
+# ---------------------------------------------------------------- output and feedback
+
+
+def test_status_table_shows_a_dash_for_missing_values(t4l, ode_ckpt, tmp_path):
+    pdb, sdf = t4l
+    result = _ok(pdb, sdf, "-o", tmp_path / "t.xtc", "--model", ode_ckpt, "--snapshots", 1)
+    header, rule, row = result.stdout.strip().splitlines()
+    assert "diverged_at_snapshot" in header and "None" not in result.stdout
+    assert row.split()[-2:] == ["-", "-"]
+
+
+def test_every_option_has_help_with_units():
+    import typer
+
+    command = typer.main.get_command(app).commands["rollout"]
+    helps = {p.name: (p.help or "") for p in command.params}
+    assert all(helps.values()), [name for name, text in helps.items() if not text]
+    assert "ps" in helps["snapshots"] and "interval" in helps["snapshots"]
+    assert "Å" in helps["max_displacement"] and "K" in helps["temperature"]
+    assert helps["seed"] and helps["verbose"] and "progress" in helps["quiet"]
+    opts = {o for p in command.params for o in p.opts}
+    assert {"-q", "--quiet", "-v", "--ligand-chain", "--ligand-resid"} <= opts
+    assert runner.invoke(app, ["rollout", "--help"]).exit_code == 0
+
+
+def test_progress_bar_on_stderr_only_and_never_changes_results(
+    t4l, ckpt_dir, make_ckpt, tmp_path, monkeypatch
+):
+    pdb, sdf = t4l
+    sde = make_ckpt(ckpt_dir / "sde.pt", "neuralmd-sde")
+    args = (pdb, sdf, "-o", "traj.xtc", "--model", sde, "--snapshots", 6, "--samples", 2)
+    runs = {}
+    for name, env, extra in (("plain", "0", ()), ("bar", "1", ()), ("quiet", "1", ("-q",))):
+        monkeypatch.setenv("NEURALMD_PROGRESS", env)
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        runs[name] = _ok(*args, *extra)
+    assert runs["plain"].stderr == "" and runs["quiet"].stderr == ""
+    assert "rollout" in runs["bar"].stderr and "/6" in runs["bar"].stderr
+    assert "snapshot" in runs["bar"].stderr
+    assert runs["bar"].stdout == runs["plain"].stdout == runs["quiet"].stdout
+    for k in range(2):  # measuring the bar's rate draws no random number of the rollout
+        files = [(tmp_path / run / f"traj_{k}.xtc").read_bytes() for run in runs]
+        assert files[0] == files[1] == files[2]
+
+
+def _failing_second_write(monkeypatch) -> list:
+    """Fault injection: the second trajectory written fails as a full disk would."""
+    from neuralmd_core.io import writers
+
+    real, calls = writers.write_trajectory, []
+
+    def write(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(writers, "write_trajectory", write)
+    return calls
+
+
+def test_a_failed_write_leaves_no_file_of_that_complex(t4l, ckpt_dir, make_ckpt, tmp_path,
+                                                       monkeypatch):  # fmt: skip
+    pdb, sdf = t4l
+    sde = make_ckpt(ckpt_dir / "sde.pt", "neuralmd-sde")
+    calls = _failing_second_write(monkeypatch)
+    out = tmp_path / "out" / "traj.xtc"
+    result = _rollout(pdb, sdf, "-o", out, "--model", sde, "--snapshots", 2, "--samples", 2)
+    assert isinstance(result.exception, OSError) and len(calls) == 2
+    assert not (tmp_path / "out").exists()  # sample 0 was written, then taken back with it
+
+
+def test_a_failure_in_a_batch_keeps_the_complexes_done_and_nothing_of_the_next(
+    t4l, gs11, ode_ckpt, tmp_path, monkeypatch
+):
+    lst = tmp_path / "list.tsv"
+    lst.write_text(f"{t4l[0]}\t{t4l[1]}\tfirst\n{gs11[0]}\t{gs11[1]}\tsecond\n")
+    _failing_second_write(monkeypatch)
+    out = tmp_path / "out"
+    result = _rollout("--batch", lst, "-o", out, "--model", ode_ckpt, "--snapshots", 2,
+                      "--batch-size", 1)  # fmt: skip
+    assert isinstance(result.exception, OSError)
+    assert sorted(p.name for p in out.iterdir()) == ["first.pdb", "first.xtc"]  # no temp files
