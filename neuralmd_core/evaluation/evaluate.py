@@ -20,11 +20,12 @@ from neuralmd_core.errors import InputError
 from neuralmd_core.evaluation import metrics as M
 from neuralmd_core.evaluation import realism as R
 from neuralmd_core.evaluation._files import write_csv
+from neuralmd_core.evaluation._pairing import pair_frames
 from neuralmd_core.io.writers import (
     LigandTrajectory,
     has_times,
     read_ligand_trajectory,
-    topology_path_for,
+    resolve_topologies,
 )
 
 log = logging.getLogger(__name__)
@@ -118,28 +119,6 @@ def _check_same_ligand(pred: LigandTrajectory, ref: LigandTrajectory, pred_path)
         )
 
 
-def frame_offset(pred: LigandTrajectory, ref: LigandTrajectory, start: int | None, pred_path,
-                 times_known: bool) -> int:  # fmt: skip
-    """Reference frame matched with predicted frame 0 (default: the prediction covers the tail).
-
-    Raises:
-        InputError: the prediction does not fit in the reference, or (when both files store
-            times) the two snapshot intervals differ.
-    """
-    s, t = pred.lig_pos_A.shape[0], ref.lig_pos_A.shape[0]
-    offset = t - s if start is None else int(start)
-    if offset < 0 or offset + s > t:
-        raise InputError(pred_path, f"{s} predicted frames from reference frame {offset} do not "
-                         f"fit in the {t}-frame reference (see --start)")  # fmt: skip
-    if times_known:
-        check_interval(pred, ref, pred_path)
-        if not np.allclose(pred.time_ps, ref.time_ps[offset : offset + s], atol=1e-3):
-            log.warning("%s: frame times (%g ps ...) differ from the reference frames %d.. "
-                        "(%g ps ...); frames are matched by index", pred_path,
-                        pred.time_ps[0], offset, ref.time_ps[offset])  # fmt: skip
-    return offset
-
-
 def check_interval(pred: LigandTrajectory, ref: LigandTrajectory, pred_path) -> None:
     """Raise when both trajectories carry times and their snapshot intervals differ."""
     if pred.time_ps.size > 1 and ref.time_ps.size > 1:
@@ -149,8 +128,57 @@ def check_interval(pred: LigandTrajectory, ref: LigandTrajectory, pred_path) -> 
                              f"reference's {dr:g} ps")  # fmt: skip
 
 
+@dataclass
+class _Inputs:
+    """What :func:`evaluate_files` reads once and shares between predictions."""
+
+    ref: str | Path
+    top: str | Path
+    ref_lt: LigandTrajectory
+    ligand_resname: str | None
+    paired: tuple[str, ...]
+    real: tuple[str, ...]
+    stability_threshold: float
+    start: int | None
+
+
+def _evaluate_one(pred, pred_top, label, inp: _Inputs) -> tuple[dict, list[dict], dict, Any]:
+    """Score one prediction: ``(row, per-snapshot rows, meta entries, its LigandTrajectory)``."""
+    ref_lt = inp.ref_lt
+    pred_top = (resolve_topologies([pred], pred_top, fallback=False) if pred_top is not None
+                else resolve_topologies([pred], inp.top))[0]  # fmt: skip
+    pred_lt = read_ligand_trajectory(pred, pred_top, inp.ligand_resname)
+    _check_same_ligand(pred_lt, ref_lt, pred)
+    times_known = has_times(pred) and has_times(inp.ref)
+    if times_known:
+        check_interval(pred_lt, ref_lt, pred)
+    method = label or str(pred)
+    row: dict[str, Any] = {"method": method, "trajectories": 1,
+                           "snapshots": int(pred_lt.lig_pos_A.shape[0])}  # fmt: skip
+    per_snapshot: list[dict] = []
+    meta: dict[str, Any] = {"pred": str(pred), "pred_top": str(pred_top)}
+    if inp.paired:
+        pairing = pair_frames(pred_lt.time_ps, ref_lt.time_ps, times_known, inp.start, pred)
+        log.warning("%s: %s", pred, pairing.describe())
+        idx = pairing.ref
+        scored = score(str(pred), pred_lt.lig_pos_A[pairing.pred], ref_lt.lig_pos_A[idx], idx,
+                       ref_lt.time_ps[idx], inp.paired, ref_lt.bonds,
+                       pred_lt.protein_heavy_xyz_A, inp.stability_threshold)  # fmt: skip
+        row = summarize_method(method, [scored])
+        per_snapshot = snapshot_rows(method, [scored])
+        meta["ref_frames"] = [int(idx[0]), int(idx[-1])]
+        meta["pairing"] = pairing.as_meta()
+    if inp.real:
+        cx = R.Complex(ref_lt.bonds, pred_lt.protein_heavy_xyz_A, pred_lt.protein_heavy_res)
+        t = pred_lt.time_ps - pred_lt.time_ps[0]
+        row |= R.with_floor(pred_lt.lig_pos_A, ref_lt.lig_pos_A, cx, t, ref_lt.time_ps, inp.real)
+        meta["realism_frames"] = {"pred": int(pred_lt.lig_pos_A.shape[0]),
+                                  "ref": int(ref_lt.lig_pos_A.shape[0])}  # fmt: skip
+    return row, per_snapshot, meta, pred_lt
+
+
 def evaluate_files(
-    pred: str | Path,
+    pred: str | Path | Sequence[str | Path],
     ref: str | Path,
     top: str | Path,
     pred_top: str | Path | None = None,
@@ -161,72 +189,71 @@ def evaluate_files(
     label: str | None = None,
     plot: str | Path | None = None,
 ) -> EvaluationReport:
-    """Score a predicted trajectory file against a reference trajectory file.
+    """Score predicted trajectory files against a reference trajectory file.
 
-    Paired metrics (``metrics.METRICS``): predicted frame k is compared with reference frame
-    ``k + offset``; by default ``offset = ref_frames - pred_frames`` (the prediction covers the
-    reference's tail, e.g. 20 predicted snapshots against a 100-frame reference → frames
-    80..99), else ``offset = start``. Realism metrics (``realism.REALISM``, or the group
-    ``realism``) compare the whole PRED with the whole REF without pairing frames, beside the
-    replica floor (REF's first half against its second half).
+    Paired metrics (``metrics.METRICS``): predicted frame k is compared with one reference
+    frame (:mod:`neuralmd_core.evaluation._pairing`): by time when both files carry frame times
+    (the reference frame at the prediction's first time), else by the tail rule (the
+    prediction covers the reference's last frames: 20 predicted snapshots against a 100-frame
+    reference → frames 80..99); ``start`` sets the reference frame of predicted frame 0. The
+    pairing is logged (one warning line per prediction) and kept in ``meta["pairing"]``.
+    Realism metrics (``realism.REALISM``, or the group ``realism``) compare the whole PRED with
+    the whole REF without pairing frames, beside the replica floor (REF's first half against
+    its second half).
 
     Args:
-        pred: predicted trajectory (any mdtraj format).
+        pred: predicted trajectory (any mdtraj format), or several (one row each, a progress
+            bar on stderr).
         ref: reference (ground-truth) trajectory.
-        top: topology of ``ref`` (and of ``pred`` unless ``pred_top`` is given).
-        pred_top: topology of ``pred``; default: the topology PDB ``neuralmd`` writes next to a
-            trajectory (``traj.pdb`` for ``traj.xtc``) if it exists, else ``top``.
+        top: topology of ``ref``, and of each prediction it can describe (same atom count);
+            a prediction it cannot describe is read with the topology PDB ``neuralmd`` writes
+            next to it (``traj.pdb`` for ``traj.xtc``), with a warning.
+        pred_top: topology of the predictions, used as named.
         ligand_resname: the ligand residue name (default: the single non-protein residue).
         metrics: metric names, paired and realism (see :func:`realism.split_metrics`).
         stability_threshold: Stability tolerance, Å.
         start: reference frame of predicted frame 0 (paired metrics).
-        label: the ``method`` column (default: the prediction's file name).
-        plot: PNG of the realism panels (needs a realism metric).
+        label: the ``method`` column (default: the prediction's file name; one prediction).
+        plot: figure of the realism panels (``.png .pdf .svg .jpg``; needs a realism metric).
+
+    Returns:
+        An :class:`EvaluationReport`. ``meta`` keys ``pred``, ``pred_top``, ``ref_frames``,
+        ``pairing`` and ``realism_frames`` hold one prediction's values, or a list of them
+        (in order) for several predictions.
 
     Raises:
         InputError: missing/unreadable files, different ligands, frames that do not fit,
             different snapshot intervals.
     """
+    from neuralmd_core.progress import progress
+
+    preds = [pred] if isinstance(pred, (str, Path)) else list(pred)
+    if not preds:
+        raise InputError("PRED", "no predicted trajectory given")
     paired, real = R.split_metrics(metrics)
     check_plot(plot, real)
     ref_lt = read_ligand_trajectory(ref, top, ligand_resname)
-    if pred_top is None:
-        neighbour = topology_path_for(pred)
-        pred_top = neighbour if neighbour.is_file() and Path(pred) != neighbour else top
-    pred_lt = read_ligand_trajectory(pred, pred_top, ligand_resname)
-    _check_same_ligand(pred_lt, ref_lt, pred)
-    times_known = has_times(pred) and has_times(ref)
-    method = label or str(pred)
-    row: dict[str, Any] = {"method": method, "trajectories": 1,
-                           "snapshots": int(pred_lt.lig_pos_A.shape[0])}  # fmt: skip
-    per_snapshot: list[dict] = []
-    meta: dict[str, Any] = {"mode": "files", "pred": str(pred), "ref": str(ref), "top": str(top),
-                            "pred_top": str(pred_top), "ligand_heavy_atoms": int(ref_lt.lig_z.size),
-                            "ligand_formula": _formula(ref_lt.lig_z)}  # fmt: skip
-    if paired:
-        offset = frame_offset(pred_lt, ref_lt, start, pred, times_known)
-        idx = np.arange(offset, offset + pred_lt.lig_pos_A.shape[0])
-        scored = score(str(pred), pred_lt.lig_pos_A, ref_lt.lig_pos_A[idx], idx,
-                       ref_lt.time_ps[idx], paired, ref_lt.bonds, pred_lt.protein_heavy_xyz_A,
-                       stability_threshold)  # fmt: skip
-        row = summarize_method(method, [scored])
-        per_snapshot = snapshot_rows(method, [scored])
-        meta["ref_frames"] = [int(idx[0]), int(idx[-1])]
-    if real:
-        if times_known:
-            check_interval(pred_lt, ref_lt, pred)
-        cx = R.Complex(ref_lt.bonds, pred_lt.protein_heavy_xyz_A, pred_lt.protein_heavy_res)
-        t = pred_lt.time_ps - pred_lt.time_ps[0]
-        row |= R.with_floor(pred_lt.lig_pos_A, ref_lt.lig_pos_A, cx, t, ref_lt.time_ps, real)
-        meta["realism_frames"] = {"pred": int(pred_lt.lig_pos_A.shape[0]),
-                                  "ref": int(ref_lt.lig_pos_A.shape[0])}  # fmt: skip
-        if plot is not None:
-            from neuralmd_core.evaluation.realism_plot import plot_realism
+    inp = _Inputs(ref, top, ref_lt, ligand_resname, paired, real, stability_threshold, start)
+    report = EvaluationReport(meta={"mode": "files", "ref": str(ref), "top": str(top)})
+    report.meta |= {"ligand_heavy_atoms": int(ref_lt.lig_z.size),
+                    "ligand_formula": _formula(ref_lt.lig_z)}  # fmt: skip
+    metas, drawn = [], {}
+    for p in progress(preds, desc="evaluate", unit="trajectory"):
+        row, per_snapshot, meta, pred_lt = _evaluate_one(p, pred_top, label, inp)
+        report.rows.append(row)
+        report.per_snapshot += per_snapshot
+        metas.append(meta)
+        drawn[row["method"]] = pred_lt.lig_pos_A
+    for key in dict.fromkeys(k for m in metas for k in m):
+        values = [m.get(key) for m in metas]
+        report.meta[key] = values[0] if len(values) == 1 else values
+    if real and plot is not None:
+        from neuralmd_core.evaluation.realism_plot import plot_realism
 
-            plot_realism(plot, ref_lt.lig_pos_A, {method: pred_lt.lig_pos_A}, ref_lt.bonds,
-                         title=Path(str(pred)).name)  # fmt: skip
-    meta |= common_meta(paired, real, stability_threshold)
-    return EvaluationReport([row], per_snapshot, meta)
+        title = Path(str(preds[0])).name if len(preds) == 1 else None
+        plot_realism(plot, ref_lt.lig_pos_A, drawn, ref_lt.bonds, title=title)
+    report.meta |= common_meta(paired, real, stability_threshold)
+    return report
 
 
 def check_plot(plot: str | Path | None, real: Sequence[str]) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from neuralmd_core.errors import InputError
 from neuralmd_core.evaluation import realism as R
+from neuralmd_core.evaluation._files import check_plot_output, save_figure
 
 
 def _msd_curve(pos: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,13 +29,9 @@ def worst_pairs(pred: np.ndarray, ref: np.ndarray, bonds, count: int = 4) -> lis
 
 
 def check_plot_path(path: str | Path) -> Path:
-    """``path`` if it can take the figure: a ``.png`` name in an existing folder (else InputError)."""
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise InputError(path, "--plot writes PNG: give a .png file name")
-    if not path.parent.is_dir():
-        raise InputError(path, "output folder does not exist")
-    return path
+    """``path`` if it can take the figure: a ``.png .pdf .svg .jpg`` name in an existing folder
+    (else InputError). Overwriting is the caller's decision (the CLI's ``--force``)."""
+    return check_plot_output(path, force=True)
 
 
 def plot_realism(
@@ -47,17 +41,17 @@ def plot_realism(
     bonds,
     title: str | None = None,
 ) -> Path:
-    """Draw the three realism panels into a PNG (written atomically).
+    """Draw the three realism panels into a figure file (written atomically).
 
     Args:
-        path: output ``.png``.
+        path: output ``.png``, ``.pdf``, ``.svg`` or ``.jpg`` (the extension picks the format).
         ref: (T_r, N, 3) reference ligand positions, Å.
         preds: label → (T_p, N, 3) predicted positions, Å; the first is the histograms' subject.
         bonds: (B, 2) ligand bonds (pairs excluded from the histograms).
         title: figure title.
 
     Raises:
-        InputError: not a ``.png`` path, or its folder does not exist.
+        InputError: an unknown figure extension, or the folder does not exist.
     """
     import matplotlib
 
@@ -96,14 +90,7 @@ def plot_realism(
                 ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        return save_figure(fig, path, dpi=100)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path

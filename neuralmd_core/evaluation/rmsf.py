@@ -11,13 +11,14 @@ snapshots 80–84, 81–85, ..., 95–99 (``start=80, window=5, stride=1``).
 
 from __future__ import annotations
 
-import os
-import tempfile
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,16 +103,22 @@ def curves_table(curves: Sequence[RMSFCurve]) -> list[dict]:
 
 
 def plot_rmsf(curves: Sequence[RMSFCurve], path: str | Path, title: str | None = None) -> Path:
-    """Write a PNG with one RMSF curve per trajectory (x: window mid-time, ps; y: RMSF, Å).
+    """Write a figure with one RMSF curve per trajectory (x: window mid-time, ps; y: RMSF, Å).
 
-    The file is written to a temporary name in the same folder, then renamed.
+    The extension picks the format (``.png .pdf .svg .jpg``); the file is written to a
+    temporary name in the same folder, then renamed.
+
+    Raises:
+        InputError: an unknown extension, or the folder does not exist.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
+    from neuralmd_core.evaluation._files import check_plot_output, save_figure
+
+    path = check_plot_output(path)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     try:
         for c in curves:
@@ -123,17 +130,39 @@ def plot_rmsf(curves: Sequence[RMSFCurve], path: str | Path, title: str | None =
         if any(c.label for c in curves):
             ax.legend(fontsize="small")
         fig.tight_layout()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format="png")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        return save_figure(fig, path, dpi=120)
     finally:
         plt.close(fig)
-    return path
+
+
+def _windows_span(paths, data, start: int | None) -> list[tuple[int, int]]:
+    """``(first, last)`` frame of each trajectory's windows, and one warning line saying which.
+
+    With ``start``: from frame ``start`` to the end of each. Else by time when every file
+    carries frame times and they share a time span (each trajectory's frames over the span all
+    cover); else the tail rule (each covers its last ``min_j T_j`` frames).
+    """
+    from neuralmd_core.evaluation._pairing import align_by_time
+    from neuralmd_core.io.writers import has_times
+
+    lengths = [d.lig_pos_A.shape[0] for d in data]
+    if start is not None:
+        return [(int(start), n - 1) for n in lengths]
+    rule, spans = "by time", None
+    if all(has_times(p) for p in paths):
+        spans = align_by_time([d.time_ps for d in data])
+        if spans is None:
+            rule = "by the tail rule (the trajectories' times do not overlap)"
+    else:
+        rule = "by the tail rule (not every file has frame times)"
+    if spans is None:
+        shortest = min(lengths)
+        spans = [(n - shortest, n - 1) for n in lengths]
+    if len(paths) > 1:
+        parts = [f"{p}: frames {a}..{b} ({d.time_ps[a]:g}-{d.time_ps[b]:g} ps)"
+                 for p, d, (a, b) in zip(paths, data, spans)]  # fmt: skip
+        log.warning("rmsf: windows paired %s: %s", rule, "; ".join(parts))
+    return spans
 
 
 def rmsf_files(
@@ -147,37 +176,45 @@ def rmsf_files(
 ) -> list[RMSFCurve]:
     """Sliding-window RMSF of the ligand in each trajectory file.
 
-    Windows of trajectory i start at ``start`` (frames before it are skipped) or, by default,
-    at ``T_i − min_j T_j``, so every curve covers the same number of trailing snapshots (a
-    20-frame prediction and its 100-frame ground truth → windows over frames 80..99 of the
-    ground truth, like ``evaluate``).
+    Which frames: from ``start`` to the end of each trajectory when it is given. By default the
+    trajectories are paired by time when every file carries frame times: each curve covers the
+    time span all of them cover (a 20-frame rollout whose times start at 79 ps and its 100-frame
+    ground truth → windows over the truth's frames 79..98). Without times (PDB, an untimed DCD),
+    the tail rule: each covers its last ``min_j T_j`` frames (→ the truth's frames 80..99).
+    With several trajectories, one warning line on stderr says which frames were used.
 
     Args:
         trajectories: trajectory files (all with the topology ``top`` or carrying their own).
-        top: one topology for all, one per trajectory, or ``None``: the topology PDB that
+        top: one topology for all (a trajectory it cannot describe is read with the topology
+            PDB next to it), one per trajectory, or ``None``: the topology PDB that
             ``neuralmd`` writes next to each trajectory (``traj.pdb`` for ``traj.xtc``).
-        window, stride: window size and spacing (snapshots).
-        start: first snapshot of the first window in every trajectory.
+        window, stride: window size and spacing (snapshots, both at least 1).
+        start: first snapshot of the first window in every trajectory (at least 0).
         labels: one curve label per trajectory (default: the file paths).
         ligand_resname: the ligand residue name.
 
     Raises:
-        InputError: unreadable files, labels of the wrong count, no window that fits.
+        InputError: bad window/stride/start, unreadable files, labels of the wrong count, no
+            window that fits.
     """
     from neuralmd_core.errors import InputError
     from neuralmd_core.io.writers import read_ligand_trajectory, resolve_topologies
 
+    for option, value, low in (("--window", window, 2), ("--stride", stride, 1),
+                               ("--start", start, 0)):  # fmt: skip
+        if value is not None and value < low:
+            raise InputError(option, f"must be at least {low} (got {value})")
     if labels is not None and len(labels) != len(trajectories):
         raise InputError("--labels", f"{len(labels)} labels for {len(trajectories)} trajectories")
     names = list(labels) if labels is not None else [str(p) for p in trajectories]
     tops = resolve_topologies(trajectories, top)
     data = [read_ligand_trajectory(p, t, ligand_resname) for p, t in zip(trajectories, tops)]
-    shortest = min(d.lig_pos_A.shape[0] for d in data)
     curves = []
-    for path, name, d in zip(trajectories, names, data):
-        first = d.lig_pos_A.shape[0] - shortest if start is None else int(start)
+    spans = _windows_span(trajectories, data, start)
+    for path, name, d, (first, last) in zip(trajectories, names, data, spans):
         try:
-            curves.append(sliding_rmsf(d.lig_pos_A, d.time_ps, window, first, stride, name))
+            curves.append(sliding_rmsf(d.lig_pos_A[: last + 1], d.time_ps[: last + 1], window,
+                                       first, stride, name))  # fmt: skip
         except ValueError as exc:
             raise InputError(path, str(exc)) from exc
     return curves

@@ -6,7 +6,6 @@ Coordinates leave this module in Å (mdtraj works in nm; the conversion happens 
 from __future__ import annotations
 
 import logging
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import numpy as np
 
 from neuralmd_core import keys
 from neuralmd_core.errors import InputError
-from neuralmd_core.io._files import check_file, short, stdout_to_stderr
+from neuralmd_core.io import _formats
+from neuralmd_core.io._files import captured_output, check_file, short
 from neuralmd_core.io.ligand import LigandInfo
 
 log = logging.getLogger(__name__)
@@ -68,12 +68,26 @@ class LigandMatch:
 
 
 def load_topology(path: str | Path) -> md.Topology:
-    """Load a topology file mdtraj reads (PDB, GRO, prmtop, psf, ...)."""
+    """Load a topology file mdtraj reads (PDB, GRO, prmtop, psf, mdtraj's HDF5, ...).
+
+    Raises:
+        InputError: missing, empty, a coordinates-only format (XTC, DCD, ...), content of
+            another format than the extension says, unreadable, or no atoms.
+    """
     p = check_file(path)
+    if p.suffix.lower() in _formats.NO_TOPOLOGY:
+        raise InputError(p, f"{p.name} has no topology ({p.suffix} files hold coordinates "
+                         "only); give a topology file (PDB, GRO, prmtop, ...)")  # fmt: skip
+    problem = _formats.content_problem(p)
+    if problem is not None:
+        raise InputError(p, problem)
     try:
-        top = md.load_topology(str(p))
+        with captured_output():
+            top = md.load_topology(str(p))
     except Exception as exc:
-        raise InputError(p, f"cannot read topology: {short(exc)}") from exc
+        fmt = _formats.EXPECTED.get(p.suffix.lower(), (None,))[0]
+        what = f"truncated or corrupt {fmt} file" if fmt else "cannot read topology"
+        raise InputError(p, f"{what}: {short(exc)}") from exc
     if top.n_atoms == 0:
         raise InputError(p, "topology contains no atoms")
     return top
@@ -81,51 +95,104 @@ def load_topology(path: str | Path) -> md.Topology:
 
 def _dcd_declared_frames(path: Path) -> int | None:
     """Frame count in a DCD header (NSET), or None when it cannot be read."""
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-    for order in ("<", ">"):
-        if (
-            len(head) == 12
-            and struct.unpack(order + "i", head[:4])[0] == 84
-            and head[4:8] == b"CORD"
-        ):
-            return int(struct.unpack(order + "i", head[8:12])[0])
-    return None
+    header = _formats.read_dcd_header(path)
+    return None if header is None else header.nset
+
+
+#: formats whose mdtraj file object reads ``(xyz, ...)`` frame by frame
+_FRAME_READERS = frozenset({".xtc", ".trr", ".dcd", ".nc", ".ncdf", ".netcdf"})
 
 
 def _trajectory_atoms(path: Path) -> int | None:
+    """Atoms per frame of a trajectory file (XTC/TRR/DCD/NetCDF: its first frame; PDB/HDF5:
+    its own topology), or None when it cannot be read."""
     try:
-        with stdout_to_stderr(), md.open(str(path)) as fh:
+        if Path(path).suffix.lower() in (".pdb", ".h5", ".hdf5"):
+            with captured_output():
+                return int(md.load_topology(str(path)).n_atoms)
+        if Path(path).suffix.lower() not in _FRAME_READERS:
+            return None
+        with captured_output(), md.open(str(path)) as fh:
             return int(np.shape(fh.read(n_frames=1)[0])[1])
     except Exception:
         return None
 
 
+def trajectory_atoms(path: str | Path) -> int | None:
+    """Atoms per frame of a trajectory file (XTC, TRR, DCD, NetCDF, PDB, HDF5), else None."""
+    return _trajectory_atoms(Path(path))
+
+
+def _readable_frames(path: Path) -> int | None:
+    """How many whole frames can be read from the start of an XTC/TRR/DCD/NetCDF file."""
+    if path.suffix.lower() not in _FRAME_READERS:
+        return None
+    count = 0
+    try:
+        with captured_output(), md.open(str(path)) as fh:
+            while len(fh.read(n_frames=1)[0]):
+                count += 1
+    except Exception:
+        pass
+    return count
+
+
+def _read_error(p: Path, topology: md.Topology, exc: Exception) -> InputError:
+    """The one-line InputError for a trajectory mdtraj failed to read."""
+    n = _trajectory_atoms(p)
+    if n is not None and n != topology.n_atoms:
+        return InputError(p, f"trajectory has {n} atoms but the topology has {topology.n_atoms}")
+    fmt = _formats.EXPECTED.get(p.suffix.lower(), (None,))[0]
+    if fmt is None:
+        return InputError(p, f"cannot read trajectory: {short(exc)}")
+    good = _readable_frames(p)
+    if good is None:
+        return InputError(p, f"truncated or corrupt {fmt} file (it cannot be read)")
+    if good == 0:
+        return InputError(p, f"truncated or corrupt {fmt} file: no frame can be read")
+    return InputError(
+        p, f"truncated or corrupt {fmt} file: only the first {good} frames can be read"
+    )
+
+
+def _dcd_checks(p: Path, traj: md.Trajectory, stride: int) -> None:
+    """A DCD's frame count against its header (truncation), and its times from the header."""
+    header = _formats.read_dcd_header(p)
+    if header is None:
+        return
+    if header.nset:
+        expected = (header.nset + stride - 1) // stride
+        if expected != traj.n_frames:
+            raise InputError(p, f"truncated DCD file: the header declares {header.nset} "
+                             f"frames, only {traj.n_frames * stride} can be read")  # fmt: skip
+    if header.has_times():
+        traj.time = header.times_ps(traj.n_frames, stride)
+
+
 def load_trajectory(topology: md.Topology, path: str | Path, stride: int = 1) -> md.Trajectory:
-    """Load a trajectory against ``topology``, checking size, truncation and finiteness.
+    """Load a trajectory against ``topology``, checking content, size, truncation, finiteness.
+
+    What the C readers print is captured and replaced by one message. DCD frame times come
+    from the header (ISTART, NSAVC, DELTA) when it states a time step, else they are the frame
+    numbers.
 
     Raises:
-        InputError: missing/empty/garbage/truncated file, atom-count mismatch, NaN coordinates.
+        InputError: missing/empty/garbage/truncated file, content of another format than the
+            extension says, atom-count mismatch, NaN coordinates.
     """
     p = check_file(path)
+    problem = _formats.content_problem(p)
+    if problem is not None:
+        raise InputError(p, problem)
     try:
-        with stdout_to_stderr():
+        with captured_output():
             traj = md.load(str(p), top=topology, stride=stride)
     except Exception as exc:
-        n = _trajectory_atoms(p)
-        if n is not None and n != topology.n_atoms:
-            msg = f"trajectory has {n} atoms but the topology has {topology.n_atoms}"
-            raise InputError(p, msg) from exc
-        raise InputError(p, f"cannot read trajectory: {short(exc)}") from exc
+        raise _read_error(p, topology, exc) from exc
     if traj.n_frames == 0:
         raise InputError(p, "trajectory contains no frames")
     if p.suffix.lower() == ".dcd":
-        declared = _dcd_declared_frames(p)
-        expected = None if not declared else (declared + stride - 1) // stride
-        if expected is not None and expected != traj.n_frames:
-            raise InputError(
-                p, f"truncated: header declares {declared} frames, read {traj.n_frames}"
-            )
+        _dcd_checks(p, traj, stride)
     bad = ~np.isfinite(traj.xyz).all(axis=(1, 2))
     if bad.any():
         raise InputError(p, f"NaN/inf coordinates in frame {int(np.argmax(bad)) * stride}")
@@ -147,26 +214,56 @@ def heavy_atoms(res: md.core.topology.Residue) -> list[int]:
     return [a.index for a in res.atoms if a.element is not None and a.element.atomic_number > 1]
 
 
-def ligand_candidates(top: md.Topology, resname: str | None = None) -> list:
-    """Residues that may be the ligand: by name, else every non-protein/water/ion residue."""
+def chain_label(res: md.core.topology.Residue) -> str:
+    """A residue's chain as users name it: the PDB chain ID, else the chain's index."""
+    return res.chain.chain_id or str(res.chain.index)
+
+
+def ligand_candidates(
+    top: md.Topology,
+    resname: str | None = None,
+    chain: str | None = None,
+    resid: int | None = None,
+) -> list:
+    """Residues that may be the ligand: by name, else every non-protein/water/ion residue;
+    narrowed to the chain ID ``chain`` and the residue number ``resid`` when they are given."""
     if resname:
-        return [r for r in top.residues if r.name.strip().upper() == resname.strip().upper()]
-    return [
-        r
-        for r in top.residues
-        if not r.is_protein
-        and not r.is_water
-        and not is_ion(r)
-        and r.name not in CAPS
-        and heavy_atoms(r)
-    ]
+        cands = [r for r in top.residues if r.name.strip().upper() == resname.strip().upper()]
+    else:
+        cands = [r for r in top.residues
+                 if not r.is_protein and not r.is_water and not is_ion(r) and r.name not in CAPS
+                 and heavy_atoms(r)]  # fmt: skip
+    if chain is not None:
+        cands = [r for r in cands if chain_label(r) == str(chain).strip()]
+    if resid is not None:
+        cands = [r for r in cands if r.resSeq == int(resid)]
+    return cands
 
 
-def _describe(res_list: list) -> str:
-    return ", ".join(f"{r.name}{r.resSeq}:{r.chain.chain_id or r.chain.index}" for r in res_list)
+def describe_residues(res_list: list) -> str:
+    """``TMP105 (chain A, resid 105), ...``: residues as the ligand options select them."""
+    return ", ".join(f"{r.name}{r.resSeq} (chain {chain_label(r)}, resid {r.resSeq})"
+                     for r in res_list)  # fmt: skip
 
 
-def _match_positions(top, xyz0: np.ndarray, lig: LigandInfo, atoms: list[int]) -> np.ndarray | None:
+#: how the ligand options are named in every message that asks the user to choose
+CHOOSE_LIGAND = "choose one with --ligand-resname, --ligand-chain or --ligand-resid"
+
+
+def no_ligand_residue(
+    top: md.Topology, source: Path, resname: str | None, chain: str | None, resid: int | None
+) -> InputError:
+    """The error for ligand options that select no residue, listing the non-protein ones."""
+    others = describe_residues(ligand_candidates(top)) or "none"
+    if chain is None and resid is None:
+        return InputError(source, f"no residue named {resname!r} (non-protein residues: {others})")
+    wanted = [f"{flag} {value}" for flag, value in (("--ligand-resname", resname),
+              ("--ligand-chain", chain), ("--ligand-resid", resid)) if value is not None]  # fmt: skip
+    return InputError(source, f"no residue matches {' '.join(wanted)} (non-protein residues: "
+                      f"{others})")  # fmt: skip
+
+
+def match_positions(top, xyz0: np.ndarray, lig: LigandInfo, atoms: list[int]) -> np.ndarray | None:
     """Map each SDF heavy atom to a topology atom of the same element within MATCH_TOL_A."""
     if not atoms:
         return None
@@ -182,55 +279,69 @@ def _match_positions(top, xyz0: np.ndarray, lig: LigandInfo, atoms: list[int]) -
     return idx[best].astype(np.int64)
 
 
+def pose_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """RMSD and largest per-atom distance (Å) between two (N, 3) Å poses in the same atom order."""
+    d = np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=-1)
+    return float(np.sqrt((d**2).mean())), float(d.max())
+
+
 def find_ligand(
     top: md.Topology,
     xyz0: np.ndarray,
     source: Path,
     resname: str | None = None,
     ligand: LigandInfo | None = None,
+    chain: str | None = None,
+    resid: int | None = None,
 ) -> LigandMatch:
     """Find the ligand's heavy atoms in a topology.
 
-    Order of rules: restrict to ``resname`` residues if given; with a ligand file, match its
-    heavy atoms by element and snapshot-0 position (Å); otherwise the single candidate residue
-    (with a ligand file, its heavy atoms must have the file's element sequence).
+    Order of rules: restrict to ``resname`` residues (and to ``chain``/``resid``) if given; with a
+    ligand file, match its heavy atoms by element and snapshot-0 position (Å); otherwise the
+    single candidate residue (with a ligand file, its heavy atoms must have the file's element
+    sequence; a warning names both files when its pose is elsewhere).
 
     Args:
         top: the topology. xyz0: (n_atoms, 3) Å snapshot-0 coordinates. source: the topology
         path (for messages). resname: ligand residue name. ligand: the ligand file's contents.
+        chain: chain ID of the ligand residue. resid: residue number of the ligand residue.
 
     Returns:
         A :class:`LigandMatch`; with a ligand file the atoms are in the file's heavy-atom order.
 
     Raises:
-        InputError: no ligand, or several candidates (listed).
+        InputError: no ligand, or several candidates (listed with chain and residue number).
     """
-    cands = ligand_candidates(top, resname)
-    if resname and not cands:
-        others = _describe(ligand_candidates(top)) or "none"
-        raise InputError(source, f"no residue named {resname!r} (non-protein residues: {others})")
+    cands = ligand_candidates(top, resname, chain, resid)
+    if (resname or chain is not None or resid is not None) and not cands:
+        raise no_ligand_residue(top, source, resname, chain, resid)
     if ligand is not None:
         atoms = [i for r in cands for i in heavy_atoms(r)]
-        hit = _match_positions(top, xyz0, ligand, atoms)
+        hit = match_positions(top, xyz0, ligand, atoms)
         if hit is not None:
             names = sorted({top.atom(int(i)).residue.name for i in hit})
             return LigandMatch(hit, names, "sdf-position")
     if not cands:
         raise InputError(source, "no ligand found (no non-protein, non-water, non-ion residue)")
     if len(cands) > 1:
-        raise InputError(
-            source, f"several candidate ligand residues: {_describe(cands)}; use --ligand-resname"
-        )
+        raise InputError(source, f"several candidate ligand residues: {describe_residues(cands)}; "
+                         f"{CHOOSE_LIGAND}")  # fmt: skip
     atoms = np.array(heavy_atoms(cands[0]), dtype=np.int64)
+    how = "resname" if resname or chain is not None or resid is not None else "single-residue"
     if ligand is None:
-        return LigandMatch(atoms, [cands[0].name], "resname" if resname else "single-residue")
+        return LigandMatch(atoms, [cands[0].name], how)
     z = np.array([top.atom(int(i)).element.atomic_number for i in atoms])
     if z.shape != ligand.z.shape or not (z == ligand.z).all():
         raise InputError(
             source,
-            f"ligand residue {_describe(cands)} has {len(z)} heavy atoms that do not match "
+            f"ligand residue {describe_residues(cands)} has {len(z)} heavy atoms that do not match "
             f"the ligand file's {ligand.num_atoms} (element order or positions differ)",
         )
+    rmsd, worst = pose_difference(ligand.pos, xyz0[atoms])
+    if worst > MATCH_TOL_A:
+        log.warning("%s: matched to %s of %s by element order, but its pose differs (RMSD "
+                    "%.2f A, largest shift %.2f A); the topology's coordinates are used", ligand.path
+                    or "the ligand file", describe_residues(cands), source, rmsd, worst)  # fmt: skip
     return LigandMatch(atoms, [cands[0].name], "sdf-elements")
 
 

@@ -8,15 +8,18 @@ Output layout of :func:`write_trajectory` (``traj`` = the stem of the requested 
   to it, the topology (protein + ligand at the first written snapshot, ligand bonds as CONECT);
 * ``traj.pdb`` — a multi-model PDB trajectory, and ``traj.top.pdb`` the topology.
 
-Times (ps) are stored by XTC, TRR, NetCDF and HDF5; DCD and PDB carry no times (readers number
-the frames 0, 1, 2, ...).
+The two files are written to temporary names beside the targets and renamed together
+(``io/_atomic.py``): they appear together or not at all. Times (ps) are stored by XTC, TRR,
+NetCDF and HDF5 per frame, and by DCD as its header's first step and time step (ISTART, NSAVC,
+DELTA, read back by MDAnalysis and by :func:`read_ligand_trajectory`); PDB carries no times
+(readers number the frames 0, 1, 2, ...).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
-import os
-import tempfile
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -25,14 +28,18 @@ import mdtraj as md
 import numpy as np
 
 from neuralmd_core.errors import InputError
-from neuralmd_core.io import structure
+from neuralmd_core.io import _formats, structure
+from neuralmd_core.io._atomic import atomic_outputs
+from neuralmd_core.io._files import captured_output
+
+log = logging.getLogger(__name__)
 
 NM_PER_A = 0.1
 
-#: extension → whether the format stores frame times
+#: extension → whether the format stores frame times (DCD: a first time and a uniform interval)
 TRAJECTORY_FORMATS: dict[str, bool] = {
     ".xtc": True,
-    ".dcd": False,
+    ".dcd": True,
     ".trr": True,
     ".nc": True,
     ".h5": True,
@@ -90,17 +97,29 @@ def build_complex_topology(
     return top
 
 
-def _atomic_save(traj: md.Trajectory, path: Path) -> None:
-    """Save through mdtraj into a temp file in the same folder, then rename onto ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        os.remove(tmp)  # some mdtraj writers refuse an existing file
-        traj.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def _save(traj: md.Trajectory, path: Path, time_ps: np.ndarray) -> None:
+    """Save through mdtraj (C-library output captured); DCD headers get the frame times."""
+    with captured_output():
+        traj.save(str(path))
+    if path.suffix.lower() == ".dcd":
+        _formats.write_dcd_times(path, time_ps)
+
+
+#: the coordinate range a PDB's 8.3f fields hold, Å
+PDB_RANGE_A = (-999.999, 9999.999)
+
+
+def _check_values(path: Path, prot: np.ndarray, lig: np.ndarray, times: np.ndarray) -> None:
+    """Refuse NaN/inf, and coordinates a PDB cannot hold (the topology PDB; a PDB trajectory)."""
+    if not (np.isfinite(prot).all() and np.isfinite(lig).all() and np.isfinite(times).all()):
+        bad = np.flatnonzero(~np.isfinite(lig).all(axis=(1, 2)))
+        where = f" (snapshot {int(bad[0])})" if bad.size else ""
+        raise InputError(path, f"NaN/inf coordinates or times{where}; nothing written")
+    in_pdb = [prot, lig if path.suffix.lower() == ".pdb" else lig[:1]]
+    lo, hi = PDB_RANGE_A
+    if any(((x < lo) | (x > hi)).any() for x in in_pdb):
+        raise InputError(path, f"coordinates outside {lo:g}..{hi:g} Å do not fit a PDB file "
+                         "(the topology PDB); nothing written")  # fmt: skip
 
 
 def write_trajectory(
@@ -131,7 +150,9 @@ def write_trajectory(
         ``[trajectory_path, topology_path]``.
 
     Raises:
-        InputError: unknown extension, missing folder, or inconsistent shapes.
+        InputError: unknown extension, missing folder, inconsistent shapes, NaN/inf values, or
+            coordinates a PDB cannot hold (nothing is written). The trajectory and its topology
+            PDB appear together or not at all, with the permissions ``open()`` would give.
     """
     path = Path(path)
     if path.suffix.lower() not in TRAJECTORY_FORMATS:
@@ -151,12 +172,14 @@ def write_trajectory(
     if lig.ndim != 3 or lig.shape[1:] != (len(lig_atom_names), 3) or times.shape[0] != lig.shape[0]:
         raise InputError(path, f"ligand positions {lig.shape} do not match "
                          f"{len(lig_atom_names)} atoms and {times.shape[0]} times")  # fmt: skip
+    _check_values(path, prot, lig, times)
     top = build_complex_topology(protein_top, lig_elements, lig_atom_names, lig_resname, bonds)
     xyz = np.concatenate([np.broadcast_to(prot, (lig.shape[0],) + prot.shape), lig], axis=1)
     traj = md.Trajectory((xyz * NM_PER_A).astype(np.float32), top, time=times)
     top_path = topology_path_for(path)
-    _atomic_save(traj, path)
-    _atomic_save(traj[0], top_path)
+    with atomic_outputs([path, top_path]) as (tmp_traj, tmp_top):
+        _save(traj, tmp_traj, times)
+        _save(traj[0], tmp_top, times[:1])
     return [path, top_path]
 
 
@@ -164,7 +187,7 @@ class LigandTrajectory(NamedTuple):
     """A ligand read from a trajectory file (heavy atoms only), library units."""
 
     lig_pos_A: np.ndarray  # (T, N, 3) Å
-    time_ps: np.ndarray  # (T,) ps (frame numbers for formats without times: DCD, PDB)
+    time_ps: np.ndarray  # (T,) ps (frame numbers for files without times: PDB, untimed DCD)
     lig_z: np.ndarray  # (N,) int64
     lig_names: list[str]  # (N,)
     bonds: np.ndarray  # (B, 2) int64, heavy-atom indices, i < j
@@ -192,7 +215,8 @@ def _protein_heavy_xyz(
     xyz = t.xyz[0]
     if top_path.suffix.lower() in (".pdb", ".gro", ".cif", ".pdbx"):
         try:
-            ref = md.load(str(top_path))
+            with captured_output():
+                ref = md.load(str(top_path))
             if ref.n_atoms == t.n_atoms:
                 xyz = ref.xyz[0]
         except Exception:  # unreadable coordinates: fall back to frame 0
@@ -248,27 +272,82 @@ def ligand_resname_of(top: str | Path, ligand_resname: str | None = None) -> str
     return cands[0].name if cands else (ligand_resname or "LIG")
 
 
+def _own_topology(traj: Path) -> Path:
+    """The topology of ``traj`` when none is named: the PDB beside it, else the file itself."""
+    beside = topology_path_for(traj)
+    if beside.is_file() and beside != traj:
+        return beside
+    if traj.suffix.lower() in _formats.NO_TOPOLOGY:
+        raise InputError(traj, f"{traj.name} has no topology; give --top TOPOLOGY.pdb "
+                         f"(or keep {beside.name} next to it)")  # fmt: skip
+    return traj
+
+
+@functools.lru_cache(maxsize=32)
+def _atom_count(path: str, mtime_ns: int, size: int) -> int:
+    """Atoms of a topology file (cached by path, modification time and size)."""
+    return structure.load_topology(path).n_atoms
+
+
+def _atoms_of(path: Path) -> int:
+    st = path.stat() if path.is_file() else None
+    if st is None:
+        return structure.load_topology(path).n_atoms  # raises the file's InputError
+    return _atom_count(str(path), st.st_mtime_ns, st.st_size)
+
+
+def _fitting_topology(traj: Path, top: Path) -> Path:
+    """``top``, unless it cannot describe ``traj`` (another atom count) and the topology PDB
+    beside ``traj`` can: then that one, said on stderr."""
+    beside = topology_path_for(traj)
+    if beside == traj or not beside.is_file():
+        return top
+    n = structure.trajectory_atoms(traj)
+    if n is None or n == (m := _atoms_of(top)):
+        return top
+    if _atoms_of(beside) != n:
+        return top  # neither fits: reading with the named file reports the mismatch
+    log.warning("%s: %s has %d atoms, the trajectory %d: read with %s beside it", traj, top, m,
+                n, beside.name)  # fmt: skip
+    return beside
+
+
 def resolve_topologies(
-    trajectories: Sequence[str | Path], top: str | Path | Sequence[str | Path] | None
+    trajectories: Sequence[str | Path],
+    top: str | Path | Sequence[str | Path] | None,
+    fallback: bool = True,
 ) -> list[Path]:
-    """One topology per trajectory: ``top`` for all, one each, or (``None``) the topology PDB
-    written next to each trajectory (:func:`topology_path_for`), else the trajectory itself.
+    """One topology per trajectory; a topology that is named wins.
+
+    * ``top`` is ``None``: the topology PDB written next to each trajectory
+      (:func:`topology_path_for`), else the trajectory itself when its format has a topology
+      (PDB, HDF5); a coordinates-only file (XTC, DCD, ...) with neither is an error.
+    * one ``top`` for all: that file for every trajectory it can describe; for a trajectory
+      with another atom count that has its own topology PDB beside it (a ``neuralmd rollout``
+      output next to the reference MD), that PDB, with a warning — unless ``fallback`` is
+      ``False``.
+    * one ``top`` per trajectory (two or more): exactly those.
 
     Raises:
-        InputError: a number of topologies that is neither 1 nor one per trajectory.
+        InputError: a number of topologies that is neither 1 nor one per trajectory, or a
+            coordinates-only trajectory without a topology.
     """
+    paths = [Path(p) for p in trajectories]
     if top is None:
-        return [
-            p if not (q := topology_path_for(p)).is_file() else q for p in map(Path, trajectories)
-        ]
+        return [_own_topology(p) for p in paths]
     tops = [Path(top)] if isinstance(top, (str, Path)) else [Path(t) for t in top]
-    if len(tops) == 1:
-        return tops * len(trajectories)
-    if len(tops) != len(trajectories):
-        raise InputError("--top", f"{len(tops)} topologies for {len(trajectories)} trajectories")
-    return tops
+    if len(tops) == len(paths) and len(paths) > 1:
+        return tops
+    if len(tops) != 1:
+        raise InputError("--top", f"{len(tops)} topologies for {len(paths)} trajectories")
+    return [_fitting_topology(p, tops[0]) if fallback else tops[0] for p in paths]
 
 
 def has_times(path: str | Path) -> bool:
-    """Whether the trajectory format at ``path`` stores frame times (XTC, TRR, NetCDF, HDF5)."""
-    return TRAJECTORY_FORMATS.get(Path(path).suffix.lower(), False)
+    """Whether the trajectory at ``path`` stores frame times: XTC, TRR, NetCDF, HDF5, and a DCD
+    whose header states a time step (mdtraj's own DCD writer leaves a placeholder)."""
+    p = Path(path)
+    if p.suffix.lower() == ".dcd" and p.is_file():
+        header = _formats.read_dcd_header(p)
+        return header is not None and header.has_times()
+    return TRAJECTORY_FORMATS.get(p.suffix.lower(), False)

@@ -35,7 +35,13 @@ def test_json_matches_library_and_has_the_documented_schema(t4l):
     for col in ("mae_A", "rmse_A", "matching_A", "stability_pct", "rmsd_A", "bond_dev_A",
                 "bond_broken_pct", "clash_pct"):  # fmt: skip
         assert row[col] == pytest.approx(lib[col]), col
-    assert res.stderr == ""
+    # two 100-frame replicas with times 0..99 ps: paired by time, said in one line on stderr
+    assert res.stderr.splitlines() == [
+        f"neuralmd: {pred}: predicted frames 0..99 paired with reference frames 0..99 by time "
+        "(0-99 ps)"
+    ]
+    assert payload["meta"]["pairing"] == {"rule": "time", "pred_frames": [0, 99],
+                                          "ref_frames": [0, 99], "note": ""}  # fmt: skip
 
 
 def test_stability_alone_table_and_csv(t4l, tmp_path):
@@ -167,7 +173,7 @@ def test_readme_first_command_writes_an_md_like_trajectory(t4l_seed0, tmp_path):
     "extra, needle",
     [
         (["--metrics", "mae", "--plot", "p.png"], "--plot: draws the realism panels"),
-        (["--metrics", "realism", "--plot", "p.jpg"], "p.jpg: --plot writes PNG"),
+        (["--metrics", "realism", "--plot", "p.bmp"], "p.bmp: --plot: unknown extension '.bmp'"),
         (["--metrics", "realism", "--plot", "nodir/p.png"], "output folder does not exist"),
         (["--metrics", "realism,speed"], "--metrics: unknown metric 'speed'"),
     ],

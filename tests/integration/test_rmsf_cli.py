@@ -10,10 +10,14 @@ runner = CliRunner()
 
 
 def test_rmsf_csv_plot_and_table(refdata_dir, tmp_path):
+    import mdtraj as md
+
     d = refdata_dir / "t4l"
     top = d / "seed0" / "topology.pdb"
+    dcd = tmp_path / "seed1.dcd"  # written by mdtraj: no time step in its header
+    md.load(str(d / "seed1" / "traj.xtc"), top=str(top)).save_dcd(str(dcd))
     res = runner.invoke(app, [
-        "rmsf", str(d / "seed0" / "traj.xtc"), str(d / "seed1" / "traj.dcd"), "--top", str(top),
+        "rmsf", str(d / "seed0" / "traj.xtc"), str(dcd), "--top", str(top),
         "--start", "80", "--labels", "seed0,seed1", "--csv", str(tmp_path / "r.csv"),
         "--plot", str(tmp_path / "r.png"),
     ])  # fmt: skip
@@ -46,3 +50,35 @@ def test_rmsf_bad_inputs(refdata_dir, tmp_path):
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rmsf_pairs_a_rollout_with_the_truth_by_time(refdata_dir, tmp_path):
+    import json
+
+    import mdtraj as md
+
+    from neuralmd_core.io.writers import read_ligand_trajectory, write_trajectory
+
+    d = refdata_dir / "t4l"
+    top, truth = d / "seed0" / "topology.pdb", d / "seed0" / "traj.xtc"
+    full = md.load(str(top))
+    protein = full.atom_slice(full.topology.select("protein"))
+    lig = read_ligand_trajectory(d / "seed1" / "traj.xtc", top)
+    late, _ = write_trajectory(tmp_path / "late.xtc", protein.topology, protein.xyz[0] * 10,
+                               lig.lig_z, lig.lig_names, "TMP", lig.lig_pos_A[79:99],
+                               lig.time_ps[79:99], lig.bonds)  # fmt: skip
+    res = runner.invoke(app, ["rmsf", str(truth), str(late), "--top", str(top), "--format",
+                              "json", "--window", "10", "--stride", "10"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["results"]
+    spans = [(r["label"], r["window_start_snapshot"], r["window_end_snapshot"]) for r in rows]
+    assert spans == [
+        (str(truth), 79, 88),
+        (str(truth), 89, 98),
+        (str(late), 0, 9),
+        (str(late), 10, 19),
+    ]  # the tail rule gave the truth 80..99
+    assert rows[0]["time_ps"] == rows[2]["time_ps"] == 83.5
+    said = res.stderr.splitlines()[-1]
+    assert said.startswith("neuralmd: rmsf: windows paired by time: ")
+    assert said.endswith(f"{truth}: frames 79..98 (79-98 ps); {late}: frames 0..19 (79-98 ps)")
