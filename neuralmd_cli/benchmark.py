@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 
-from neuralmd_cli._output import echo_result, handle_errors, render, setup_logging
+from neuralmd_cli._output import (
+    echo_result,
+    handle_errors,
+    quiet_option,
+    render,
+    setup_logging,
+    verbose_option,
+)
 from neuralmd_core.errors import InputError
+
+FORMATS = ("table", "json", "csv")
 
 
 def _parse_batches(text: str) -> list[int]:
@@ -20,57 +30,104 @@ def _parse_batches(text: str) -> list[int]:
     return values
 
 
-@handle_errors
-def benchmark(
-    complex_pdb: Path = typer.Argument(..., help="Protein PDB."),
-    ligand: Path = typer.Argument(..., help="Ligand SDF/MOL2."),
-    model: list[Path] = typer.Option(
-        None, "--model", help="Checkpoint(s); default: the bundled model."
-    ),
-    snapshots: int = typer.Option(100, "--snapshots"),
-    batch: str = typer.Option("1,8,32", "--batch", help="Comma-separated batch sizes."),
-    repeats: int = typer.Option(5, "--repeats"),
-    device: str = typer.Option("auto", "--device"),
-    openmm_system: Path = typer.Option(
-        None, "--openmm-system", help="Serialized OpenMM System XML."
-    ),
-    openmm_integrator: Path = typer.Option(
-        None, "--openmm-integrator", help="Serialized Integrator XML."
-    ),
-    openmm_state: Path = typer.Option(None, "--openmm-state", help="Serialized State XML."),
-    openmm_ps: float = typer.Option(2.0, "--openmm-ps", help="Simulated ps per OpenMM repeat."),
-    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True),
-) -> None:
-    """Time rollouts (FPS, median and range over repeats) for each model and batch size."""
-    from neuralmd_core.data.prepare import system_from_pdb_sdf
-    from neuralmd_core.dynamics.checkpoint import load_method
-    from neuralmd_core.evaluation.benchmark import OpenMMInputs, machine_description, run_benchmark
-    from neuralmd_core.rollout_job import default_model_path, resolve_device
+def _check_options(snapshots: int, repeats: int, openmm_ps: float, fmt: str) -> None:
+    """Out-of-range options, refused before anything is read or imported."""
+    if fmt not in FORMATS:
+        raise InputError("--format", f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
+    if snapshots < 1:
+        raise InputError("--snapshots", f"must be at least 1 (got {snapshots})")
+    if repeats < 1:
+        raise InputError("--repeats", f"must be at least 1 (got {repeats})")
+    if not (math.isfinite(openmm_ps) and openmm_ps > 0):
+        raise InputError("--openmm-ps", f"must be a positive number of ps (got {openmm_ps})")
 
-    setup_logging(verbose)
-    batches = _parse_batches(batch)
-    if repeats < 1 or snapshots < 1:
-        raise InputError("--repeats/--snapshots", "must be at least 1")
-    omm = [openmm_system, openmm_integrator, openmm_state]
-    if any(p is not None for p in omm) and not all(p is not None for p in omm):
+
+def _openmm_files(system: Path | None, integrator: Path | None, state: Path | None):
+    """The three OpenMM files, all or none, each an existing non-empty file."""
+    from neuralmd_core.io._files import check_file
+
+    omm = [system, integrator, state]
+    if not any(p is not None for p in omm):
+        return None
+    if not all(p is not None for p in omm):
         raise InputError(
             "--openmm-*", "give --openmm-system, --openmm-integrator and --openmm-state together"
         )
-    openmm_inputs = OpenMMInputs(*omm) if all(p is not None for p in omm) else None
-    paths = list(model) if model else [default_model_path()]
-    for p in paths:
-        if not Path(p).is_file():
-            raise InputError(p, "checkpoint not found")
-    dev = resolve_device(device)
-    system = system_from_pdb_sdf(complex_pdb, ligand)[0]
-    models = [(Path(p).name, *load_method(p, map_location="cpu")) for p in paths]
-    records = run_benchmark(
-        models, system, snapshots, batches, repeats, dev, openmm_inputs, openmm_ps
+    return [check_file(p) for p in omm]
+
+
+@handle_errors
+def benchmark(
+    complex_pdb: Path = typer.Argument(..., help="Protein (or complex) PDB."),
+    ligand: Path = typer.Argument(..., help="Ligand SDF/MOL2 with 3D coordinates."),
+    model: list[Path] = typer.Option(
+        None, "--model", help="Checkpoint (.pt), repeatable; default: the bundled model."
+    ),
+    snapshots: int = typer.Option(
+        100,
+        "--snapshots",
+        help="Snapshots predicted per rollout (>= 1), each one interval of the model's "
+        "training data (ps, from the checkpoint).",
+    ),
+    batch: str = typer.Option(
+        "1,8,32", "--batch", help="Comma-separated batch sizes (trajectories per rollout)."
+    ),
+    repeats: int = typer.Option(
+        5, "--repeats", help="Timed rollouts per model and batch (>= 1), after one warm-up."
+    ),
+    device: str = typer.Option("auto", "--device", help="Torch device: auto, cpu, cuda or cuda:N."),
+    openmm_system: Path = typer.Option(
+        None, "--openmm-system", help="Serialized OpenMM System XML (same complex)."
+    ),
+    openmm_integrator: Path = typer.Option(
+        None, "--openmm-integrator", help="Serialized OpenMM Integrator XML."
+    ),
+    openmm_state: Path = typer.Option(None, "--openmm-state", help="Serialized OpenMM State XML."),
+    openmm_ps: float = typer.Option(
+        2.0, "--openmm-ps", help="Simulated time per OpenMM repeat, ps (> 0)."
+    ),
+    fmt: str = typer.Option("table", "--format", help="Output on stdout: table, json or csv."),
+    quiet: bool = quiet_option(),
+    verbose: int = verbose_option(),
+) -> None:
+    """Time rollouts (FPS, median and range over repeats) for each model and batch size.
+
+    FPS = predicted snapshots per wall second (a batch of B counts B x snapshots).
+    With the OpenMM files: speedup = MD seconds per simulated ps / model seconds per ps.
+    """
+    setup_logging(verbose, quiet)
+    _check_options(snapshots, repeats, openmm_ps, fmt)
+    batches = _parse_batches(batch)
+    omm = _openmm_files(openmm_system, openmm_integrator, openmm_state)
+
+    from neuralmd_core.data.prepare import system_from_pdb_sdf
+    from neuralmd_core.dynamics.checkpoint import load_method
+    from neuralmd_core.evaluation.benchmark import (
+        OpenMMInputs,
+        check_device,
+        load_openmm,
+        machine_description,
+        model_labels,
+        run_benchmark,
     )
+    from neuralmd_core.rollout_job import default_model_path, resolve_device
+
+    openmm_inputs = OpenMMInputs(*omm) if omm else None
+    if openmm_inputs is not None:
+        load_openmm(openmm_inputs)  # bad OpenMM files are reported before any work
+    paths = [Path(p) for p in model] if model else [default_model_path()]
+    dev = resolve_device(check_device(device))
+    models = [(label, *load_method(p, map_location="cpu"))
+              for label, p in zip(model_labels(paths), paths)]  # fmt: skip
+    system = system_from_pdb_sdf(complex_pdb, ligand)[0]
+    records = run_benchmark(
+        models, system, snapshots, batches, repeats, dev,
+        openmm_inputs, openmm_ps,
+    )  # fmt: skip
     meta = {"machine": machine_description(dev), "complex": str(complex_pdb), "ligand": str(ligand)}
     echo_result(render(records, fmt, meta=meta if fmt == "json" else None))
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``benchmark`` to the app."""
     app.command("benchmark")(benchmark)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import math
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -11,16 +11,15 @@ from typing import Any
 
 import mdtraj as md
 import numpy as np
-from tqdm import tqdm
 
-from neuralmd_core import keys
-from neuralmd_core.data.store import DatasetWriter
+from neuralmd_core.data.pdb_sdf import system_from_pdb_sdf  # noqa: F401 (re-exported)
+from neuralmd_core.data.prepare_misato import prepare_from_misato, progress_or_silent
+from neuralmd_core.data.store import SUFFIXES, DatasetWriter, open_dataset
 from neuralmd_core.data.system import BindingSystem
 from neuralmd_core.errors import InputError
-from neuralmd_core.io import _pbc, misato, structure
-from neuralmd_core.io._files import check_file, short
+from neuralmd_core.io import _pbc, structure
 from neuralmd_core.io._tables import ENERGY_TABLE, read_energies, times_next_to
-from neuralmd_core.io.ligand import LigandInfo, atomic_mass, ideal_geometry, read_ligand
+from neuralmd_core.io.ligand import LigandInfo, atomic_mass, read_ligand
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +165,7 @@ def _one_md(
     )
 
 
-def prepare_from_md(
+def iter_from_md(
     topology: str | Path,
     trajectories: list,
     ligand: str | Path | None = None,
@@ -176,8 +175,8 @@ def prepare_from_md(
     energies: str | Path | None = None,
     stride: int = 1,
     dt_ps: float | None = None,
-) -> list[BindingSystem]:
-    """One :class:`BindingSystem` per trajectory of one topology (replicas share ``system_id``).
+) -> Iterator[BindingSystem]:
+    """:func:`prepare_from_md` one trajectory at a time (the topology and ligand read once).
 
     Args:
         topology: any topology mdtraj reads. trajectories: trajectory files (same atoms).
@@ -204,157 +203,74 @@ def prepare_from_md(
         ligand=None if ligand is None else str(Path(ligand).resolve()),
     )  # fmt: skip
     system_id = _system_id(topo_path, name)
-    out = []
     for traj_name, path in zip(_traj_names(system_id, paths), paths):
         system = _one_md(top, topo_path, path, lig_file, opts)
         system.name, system.system_id = traj_name, system_id
-        out.append(system)
-    return out
+        yield system
 
 
-def _from_complex(c: misato.MisatoComplex, path: Path) -> BindingSystem:
-    t = c.lig_pos.shape[0]
-    provenance = {
-        "source": "misato",
-        "file": str(path.resolve()),
-        "pdb_id": c.pdb_id,
-        "force_field": misato.FORCE_FIELD,
-        "snapshot_interval_ps": misato.SNAPSHOT_INTERVAL_PS,
-        "time_note": "nominal 80 ps spacing; MISATO stores no time vector",
-        **c.provenance,
-    }
-    return BindingSystem(
-        name=c.pdb_id, backbone=c.backbone, res_type=np.array(
-            [keys.residue_index(n) for n in c.res_name], dtype=np.int64
-        ), res_name=c.res_name, res_number=c.res_number, chain_id=c.chain_id, lig_z=c.lig_z,
-        lig_mass=c.lig_mass, lig_bonds=c.lig_bonds, lig_bond_order=c.lig_bond_order,
-        lig_pos=c.lig_pos, time_ps=np.arange(t, dtype=np.float64) * misato.SNAPSHOT_INTERVAL_PS,
-        energy=c.energy, lig_resname="MOL", lig_atom_names=c.lig_atom_names,
-        system_id=c.pdb_id, provenance=provenance,
-    )  # fmt: skip
-
-
-def _read_id_list(path: str | Path) -> list[str]:
-    p = check_file(path)
-    try:
-        ids = [line.strip() for line in p.read_text().splitlines() if line.strip()]
-    except UnicodeDecodeError as exc:
-        raise InputError(p, "not a text file of IDs") from exc
-    if not ids or any(len(i.split()) != 1 for i in ids):
-        raise InputError(p, "expected one ID per line")
-    return ids
-
-
-def _select(path: Path, ids, split) -> tuple[list[str], bool]:
-    if isinstance(ids, str):
-        ids = [i for i in ids.split(",") if i.strip()]
-    in_file = misato.list_ids(path)
-    if split is not None:
-        wanted = {i.upper() for i in _read_id_list(split)}
-        if ids:
-            return [i.strip() for i in ids if i.strip().upper() in wanted], True
-        return [i for i in in_file if i.upper() in wanted], False
-    return ([i.strip() for i in ids], True) if ids else (in_file, False)
-
-
-def prepare_from_misato(
-    path: str | Path,
-    ids: Sequence[str] | str | None = None,
-    split: str | Path | None = None,
-    limit: int | None = None,
-    progress: bool = True,
-    workers: int | None = None,
-) -> Iterator[BindingSystem]:
-    """Stream MISATO complexes as :class:`BindingSystem` (one group in memory at a time).
+def prepare_from_md(
+    topology: str | Path,
+    trajectories: list,
+    ligand: str | Path | None = None,
+    ligand_resname: str | None = None,
+    image: bool = True,
+    name: str | None = None,
+    energies: str | Path | None = None,
+    stride: int = 1,
+    dt_ps: float | None = None,
+) -> list[BindingSystem]:
+    """One :class:`BindingSystem` per trajectory of one topology (replicas share ``system_id``).
 
     Args:
-        path: ``MD.hdf5`` or a file in its layout. ids: IDs to take (list or ``"A,B"``); any
-            bad one is an error. split: a file of IDs (one per line) restricting the selection.
-        limit: stop after this many prepared complexes. progress: tqdm bar on stderr.
-        workers: reader processes (default: up to 2, the CPU count permitting).
-
-    Yields:
-        One system per usable complex; peptide complexes (and, without ``ids``, unusable
-        records) are skipped and listed in one warning at the end.
-
-    Raises:
-        InputError: an unusable explicitly requested ID, or no usable record at all.
+        topology: any topology mdtraj reads. trajectories: trajectory files (same atoms).
+        ligand: SDF/MOL2 of the ligand (bonds, orders; matched to the topology), or None.
+        ligand_resname: the ligand's residue name. image: make the ligand whole and unjumped
+            next to the protein when the trajectory has a box. name: system id / name prefix.
+        energies: per-snapshot energy CSV (unit in the column name); default: the
+            ``interaction_energy.csv`` next to each trajectory. stride: keep every k-th frame.
+        dt_ps: snapshot spacing of the input (ps); default from the file's times.
     """
-    p = Path(path)
-    selected, strict = _select(p, ids, split)
-    skipped: list[str] = []
-    done = 0
-    bar = tqdm(total=len(selected) if limit is None else min(limit, len(selected)),
-               unit="complex", disable=not progress, file=None, leave=False)  # fmt: skip
-    try:
-        n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-        for _gid, result in misato.iter_records(p, selected, workers=n_workers):
-            if limit is not None and done >= limit:
-                break
-            if isinstance(result, misato.SkipRecord) or (
-                isinstance(result, Exception) and not strict
-            ):
-                skipped.append(str(result.problem if isinstance(result, InputError) else result))
-                continue
-            if isinstance(result, Exception):
-                raise result
-            yield _from_complex(result, p)
-            done += 1
-            bar.update(1)
-    finally:
-        bar.close()
-    if skipped:
-        log.warning("%s: skipped %d records: %s", p, len(skipped), "; ".join(skipped[:20]))
-    if done == 0:
-        first = skipped[0] if skipped else "nothing selected"
-        raise InputError(p, f"no usable record ({first})")
-
-
-def system_from_pdb_sdf(
-    pdb: str | Path, sdf: str | Path, ligand_resname: str | None = None
-) -> tuple[BindingSystem, md.Topology, np.ndarray]:
-    """A single-snapshot system from a complex PDB and a ligand file (for ``rollout``).
-
-    The protein is every protein residue of the PDB (a ligand or water in it is dropped);
-    the ligand's heavy atoms come from the SDF/MOL2 in file order.
-
-    Returns:
-        (system with T = 1, protein-only mdtraj topology, protein coordinates (n_prot, 3) Å).
-    """
-    p = check_file(pdb)
-    top = structure.load_topology(p)
-    try:
-        xyz0 = md.load(str(p)).xyz[0] * structure.NM_TO_A
-    except Exception as exc:
-        raise InputError(p, f"cannot read coordinates: {short(exc)}") from exc
-    lig = read_ligand(sdf)
-    drop = (ligand_resname or "").strip().upper()
-    keep = [r for r in top.residues if r.is_protein and r.name.strip().upper() != drop]
-    exclude = {r.index for r in top.residues} - {r.index for r in keep}
-    backbone = structure.extract_backbone(top, xyz0, p, exclude=exclude)
-    atoms = np.array([a.index for r in keep for a in r.atoms], dtype=np.int64)
-    resname = ligand_resname.strip().upper()[:3] if ligand_resname else lig.resname
-    system = BindingSystem(
-        name=Path(sdf).stem, backbone=backbone.xyz, res_type=backbone.res_type,
-        res_name=backbone.res_name, res_number=backbone.res_number, chain_id=backbone.chain_id,
-        lig_z=lig.z, lig_mass=lig.mass, lig_bonds=lig.bonds, lig_bond_order=lig.bond_order,
-        lig_pos=lig.pos[None].astype(np.float32), time_ps=np.zeros(1), lig_resname=resname,
-        lig_atom_names=list(lig.atom_names), system_id=p.stem, lig_ideal=ideal_geometry(sdf),
-        provenance={"source": "pdb+ligand", "pdb": str(p.resolve()),
-                    "ligand_file": str(Path(sdf).resolve()), "residues_skipped": backbone.skipped},
+    return list(
+        iter_from_md(topology, trajectories, ligand, ligand_resname, image, name, energies,
+                     stride, dt_ps)
     )  # fmt: skip
-    return system, top.subset(atoms), xyz0[atoms].astype(np.float64)
 
 
 def _check_output(output: Path, append: bool, force: bool, inputs: Sequence[Path]) -> None:
+    """Refuse a bad ``-o`` before any input is read (nothing is written on refusal)."""
     if append and force:
-        raise InputError(output, "--append and --force exclude each other")
-    if output.exists() and not (append or force):
-        raise InputError(output, "already exists (use --force to overwrite or --append to add)")
-    if output.exists() and output.is_dir():
-        raise InputError(output, "is a directory")
+        raise InputError("--append", "--append and --force exclude each other")
+    if output.is_dir():
+        raise InputError(output, "is a directory; -o takes the dataset file to write (.h5)")
+    if output.suffix.lower() not in SUFFIXES:
+        raise InputError(
+            output, f"expected a dataset file name ending in .h5 (got {output.name!r})"
+        )
+    if not output.parent.is_dir():
+        raise InputError(output, f"output folder {str(output.parent)!r} does not exist")
     if any(output.resolve() == Path(i).resolve() for i in inputs):
         raise InputError(output, "output would overwrite an input file")
+    if output.exists() and not (append or force):
+        raise InputError(output, "already exists (use --force to overwrite or --append to add)")
+    if output.exists() and append:
+        open_dataset(output).close()  # only a prepared dataset can be appended to
+
+
+def _check_options(
+    stride: int, dt_ps: float | None, limit: int | None, workers: int | None, ids
+) -> None:
+    """Out-of-range options, refused before any input is read."""
+    if stride < 1:
+        raise InputError("--stride", f"must be at least 1 (got {stride})")
+    if dt_ps is not None and not (math.isfinite(dt_ps) and dt_ps > 0):
+        raise InputError("--dt-ps", f"must be a positive number of ps (got {dt_ps})")
+    if limit is not None and limit < 1:
+        raise InputError("--limit", f"must be at least 1 (got {limit})")
+    if workers is not None and workers < 1:
+        raise InputError("--workers", f"must be at least 1 (got {workers})")
+    if isinstance(ids, str) and not [i for i in ids.split(",") if i.strip()]:
+        raise InputError("--ids", "no ID given (comma-separated IDs, e.g. 11GS,1A0Q)")
 
 
 def run_prepare(
@@ -385,24 +301,20 @@ def run_prepare(
     out = Path(output)
     if (misato_file is None) == (topology is None):
         raise InputError(None, "give either TOPOLOGY TRAJECTORY... or --misato FILE")
-    inputs = [Path(x) for x in (topology, misato_file, ligand, *trajectories) if x is not None]
+    if misato_file is not None and trajectories:
+        raise InputError("--misato", "--misato takes no TOPOLOGY/TRAJECTORY arguments")
+    inputs = [Path(x) for x in (topology, misato_file, ligand, energies, split, *trajectories)
+              if x is not None]  # fmt: skip
+    _check_options(stride, dt_ps, limit, workers, ids)
     _check_output(out, append, force, inputs)
     if misato_file is not None:
-        if trajectories:
-            raise InputError(None, "--misato takes no TOPOLOGY/TRAJECTORY arguments")
         systems: Any = prepare_from_misato(misato_file, ids, split, limit, progress, workers)
     else:
-        systems = prepare_from_md(
-            topology,
-            list(trajectories),
-            ligand,
-            ligand_resname,
-            image,
-            name,
-            energies,
-            stride,
-            dt_ps,
-        )
+        systems = _md_progress(
+            iter_from_md(topology, list(trajectories), ligand, ligand_resname, image, name,
+                         energies, stride, dt_ps),
+            len(trajectories), progress,
+        )  # fmt: skip
     written, frames = [], 0
     with DatasetWriter(out, append=append) as writer:
         for system in systems:
@@ -410,3 +322,16 @@ def run_prepare(
             written.append(system.name)
             frames += system.num_frames
     return {"output": str(out), "written": written, "trajectories": len(written), "frames": frames}
+
+
+def _md_progress(
+    systems: Iterator[BindingSystem], total: int, show: bool
+) -> Iterator[BindingSystem]:
+    """A bar over the trajectory files (each is read, matched and imaged in turn)."""
+    bar = progress_or_silent(total, "prepare", "trajectory", show)
+    try:
+        for system in systems:
+            yield system
+            bar.update(1)
+    finally:
+        bar.close()

@@ -4,25 +4,34 @@ Schema (``docs/data-format.md``): file attributes ``format``, ``schema_version``
 ``units_*``; group ``/trajectories/<name>`` per trajectory with the :class:`BindingSystem`
 fields as chunked datasets (Å, ps, amu, kcal/mol) and ``name``, ``system_id``,
 ``lig_resname`` and ``provenance`` (a JSON string) as attributes.
+
+Nothing here imports torch: opening and checking a dataset is cheap, so commands validate their
+inputs before the heavy imports. Files appear atomically with the default permissions
+(``io._atomic``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import tempfile
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
-import torch.utils.data
 
 from neuralmd_core import keys
 from neuralmd_core.data.system import BindingSystem
 from neuralmd_core.errors import InputError
+from neuralmd_core.io._atomic import atomic_output
+
+#: file names a prepared dataset may have
+SUFFIXES = (".h5", ".hdf5")
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 FORMAT = "neuralmd-prepared"
 SCHEMA_VERSION = 1
@@ -82,7 +91,8 @@ class DatasetWriter:
     """Add systems one at a time to a dataset that appears atomically on ``close()``.
 
     Writes into a temporary file in the destination folder (a copy of the existing file with
-    ``append=True``) and renames it over ``path`` only when everything succeeded.
+    ``append=True``) and renames it over ``path`` only when everything succeeded; the file gets
+    the permissions ``open()`` would give it (``0o666`` minus the umask).
     """
 
     def __init__(self, path: str | Path, append: bool = False):
@@ -90,12 +100,8 @@ class DatasetWriter:
         self.count = 0
         if append and self.path.exists():
             open_dataset(self.path).close()  # refuse to append to a non-dataset
-        folder = self.path.resolve().parent
-        if not folder.is_dir():
-            raise InputError(self.path, "output folder does not exist")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._stack = contextlib.ExitStack()
+        self._tmp = self._stack.enter_context(atomic_output(self.path))
         try:
             if append and self.path.exists():
                 shutil.copyfile(self.path, self._tmp)
@@ -108,7 +114,7 @@ class DatasetWriter:
                     self._file.attrs[f"units_{dim}"] = unit
             self._root = self._file.require_group(ROOT)
         except BaseException:
-            self._tmp.unlink(missing_ok=True)
+            self._stack.__exit__(*sys.exc_info())
             raise
 
     def add(self, system: BindingSystem) -> None:
@@ -118,15 +124,20 @@ class DatasetWriter:
 
     def close(self) -> None:
         """Finish and move the file into place."""
-        self._file.close()
-        os.replace(self._tmp, self.path)
+        try:
+            self._file.close()
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        self._stack.close()
 
     def abort(self) -> None:
         """Drop everything written; the destination is untouched."""
         try:
             self._file.close()
         finally:
-            self._tmp.unlink(missing_ok=True)
+            aborted = InputError(self.path, "aborted")
+            self._stack.__exit__(type(aborted), aborted, None)
 
     def __enter__(self) -> DatasetWriter:
         return self
@@ -155,22 +166,51 @@ def _read_strings(ds: h5py.Dataset) -> np.ndarray:
     return np.array([s.decode() if isinstance(s, bytes) else str(s) for s in ds[()]], dtype=str)
 
 
+def _open_h5(path: Path) -> h5py.File:
+    """Open ``path`` read-only as HDF5, with one clear problem for every way that can fail."""
+    if not path.exists():
+        raise InputError(path, "dataset not found")
+    if path.is_dir():
+        raise InputError(path, "is a directory, expected a prepared dataset (.h5)")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(path, "file is empty, expected a prepared dataset (.h5)")
+    with open(path, "rb") as fh:
+        signed = fh.read(8) == _HDF5_SIGNATURE
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        if signed and "truncated" in str(exc):
+            raise InputError(path, f"truncated HDF5 file ({size} bytes)") from exc
+        if signed:
+            raise InputError(path, "corrupt HDF5 file") from exc
+        raise InputError(
+            path, "not an HDF5 file (expected a prepared dataset from neuralmd prepare)"
+        ) from exc
+
+
+def _corrupt(path: Path, name: str, exc: BaseException) -> InputError:
+    return InputError(
+        path, f"corrupt dataset: trajectory {name!r} is unreadable ({type(exc).__name__})"
+    )
+
+
 class PreparedDataset:
     """Read access to a prepared dataset; only the group asked for is read."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise InputError(self.path, "dataset not found")
-        try:
-            self._file = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise InputError(self.path, "not an HDF5 file") from exc
+        self._file = _open_h5(self.path)
         attrs = self._file.attrs
         if attrs.get("format") != FORMAT or ROOT not in self._file:
             self._file.close()
-            raise InputError(self.path, "not a neuralmd prepared dataset (run neuralmd prepare)")
-        version = int(attrs.get("schema_version", -1))
+            raise InputError(
+                self.path, "an HDF5 file but not a neuralmd prepared dataset (run neuralmd prepare)"
+            )
+        try:
+            version = int(attrs.get("schema_version", -1))
+        except (TypeError, ValueError):
+            version = -1
         if version != SCHEMA_VERSION:
             self._file.close()
             raise InputError(
@@ -190,8 +230,18 @@ class PreparedDataset:
         return self._file[ROOT][name]
 
     def load(self, name: str) -> BindingSystem:
-        """The trajectory ``name`` as a :class:`BindingSystem` (reads that group only)."""
+        """The trajectory ``name`` as a :class:`BindingSystem` (reads that group only).
+
+        Raises:
+            InputError: no such trajectory, or a group that cannot be read (corrupt file).
+        """
         g = self.group(name)
+        try:
+            return self._load(g)
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise _corrupt(self.path, name, exc) from exc
+
+    def _load(self, g: h5py.Group) -> BindingSystem:
         fields: dict[str, Any] = {}
         for key, (attr, dtype) in _ARRAYS.items():
             fields[attr] = _read_strings(g[key]) if dtype is None else g[key][()]
@@ -210,19 +260,10 @@ class PreparedDataset:
         """JSON-serialisable summary: schema, units, one entry per trajectory."""
         rows = []
         for name in self.names():
-            g = self._file[ROOT][name]
-            rows.append(
-                {
-                    "name": name,
-                    "system_id": str(g.attrs["system_id"]),
-                    "residues": int(g[keys.RES_TYPE].shape[0]),
-                    "ligand_atoms": int(g[keys.LIG_Z].shape[0]),
-                    "frames": int(g[keys.LIG_POS].shape[0]),
-                    "snapshot_interval_ps": float(g.attrs["snapshot_interval_ps"]),
-                    "has_energy": keys.ENERGY in g,
-                    "provenance": json.loads(g.attrs["provenance"]),
-                }
-            )
+            try:
+                rows.append(_row(name, self._file[ROOT][name]))
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                raise _corrupt(self.path, name, exc) from exc
         a = self._file.attrs
         return {
             "path": str(self.path),
@@ -244,6 +285,19 @@ class PreparedDataset:
         self.close()
 
 
+def _row(name: str, g: h5py.Group) -> dict[str, Any]:
+    return {
+        "name": name,
+        "system_id": str(g.attrs["system_id"]),
+        "residues": int(g[keys.RES_TYPE].shape[0]),
+        "ligand_atoms": int(g[keys.LIG_Z].shape[0]),
+        "frames": int(g[keys.LIG_POS].shape[0]),
+        "snapshot_interval_ps": float(g.attrs["snapshot_interval_ps"]),
+        "has_energy": keys.ENERGY in g,
+        "provenance": json.loads(g.attrs["provenance"]),
+    }
+
+
 def open_dataset(path: str | Path) -> PreparedDataset:
     """Open a prepared dataset (InputError when missing, not a dataset, or another schema)."""
     return PreparedDataset(path)
@@ -255,8 +309,10 @@ _ITEM_KEYS = (
 )  # fmt: skip
 
 
-class TrajectoryDataset(torch.utils.data.Dataset):
-    """Lazy torch Dataset over a prepared file: item i is trajectory i as numpy arrays.
+class TrajectoryDataset:
+    """Lazy map-style torch Dataset over a prepared file: item i is trajectory i as numpy arrays.
+
+    (Duck-typed, so that this module needs no torch: ``torch.utils.data.DataLoader`` takes it.)
 
     Items are dicts keyed by ``keys`` constants (``LIG_POS`` is the full (T, N, 3) Å
     trajectory; ``ENERGY`` (T,) kcal/mol when stored) plus ``"name"`` and ``"system_id"``,

@@ -26,6 +26,46 @@ from neuralmd_core.errors import InputError
 from neuralmd_core.rollout import rollout_batch, run_batch_rollout
 
 
+def model_labels(paths: Sequence[str | Path]) -> list[str]:
+    """A distinct label per checkpoint: the shortest path suffix that tells it from the others.
+
+    ``a/best.pt`` and ``b/best.pt`` are labelled so (not both ``best.pt``); a path given twice
+    gets ``#2``, ``#3`` ... appended.
+    """
+    parts = [Path(p).parts or (str(p),) for p in paths]
+    labels = []
+    for i, mine in enumerate(parts):
+        others = [q for j, q in enumerate(parts) if j != i and q != mine]
+        k = 1
+        while k < len(mine) and any(q[-k:] == mine[-k:] for q in others):
+            k += 1
+        labels.append("/".join(mine[-k:]))
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return out
+
+
+def check_device(device: str) -> str:
+    """``device`` when this machine has it (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+
+    Raises:
+        InputError: an unknown device name, or a CUDA device that is not there.
+    """
+    kind, _, index = device.partition(":")
+    if kind not in ("auto", "cpu", "cuda") or (index and (kind != "cuda" or not index.isdigit())):
+        raise InputError("--device", f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)")
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError("--device", f"{device} requested but no CUDA device is available")
+        if index and int(index) >= count:
+            raise InputError("--device", f"{device} requested but this machine has {count} GPU(s)")
+    return device
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -97,27 +137,16 @@ def time_openmm(inputs: OpenMMInputs, simulated_ps: float, repeats: int, device:
         ``md_s_per_ps`` (median wall seconds per simulated ps), ``md_ns_per_day``, the
         ``platform`` used, the integrator time step in fs and the steps per repeat.
     """
-    try:
-        import openmm
-    except ImportError as exc:
-        raise InputError(
-            "--openmm-system", "OpenMM is not installed (pip install neuralmd[openmm])"
-        ) from exc
-    objs = []
-    for path in (inputs.system_xml, inputs.integrator_xml, inputs.state_xml):
-        if not Path(path).is_file():
-            raise InputError(path, "file not found")
-        try:
-            objs.append(openmm.XmlSerializer.deserialize(Path(path).read_text()))
-        except Exception as exc:  # OpenMM raises a generic Exception on bad XML
-            raise InputError(path, f"not a serialized OpenMM object ({exc})") from exc
-    system, integrator, state = objs
+    openmm, (system, integrator, state) = _import_openmm(), load_openmm(inputs)
     names = [
         openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
     ]
     wanted = "CUDA" if device.startswith("cuda") and "CUDA" in names else "CPU"
-    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(wanted))
-    context.setState(state)
+    try:
+        context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(wanted))
+        context.setState(state)
+    except Exception as exc:  # OpenMM's errors are plain Exceptions
+        raise InputError(inputs.system_xml, f"OpenMM cannot simulate these files ({exc})") from exc
     dt_ps = integrator.getStepSize().value_in_unit(openmm.unit.picosecond)
     steps = max(1, round(simulated_ps / dt_ps))
     integrator.step(max(1, steps // 10))  # warm-up
@@ -135,6 +164,52 @@ def time_openmm(inputs: OpenMMInputs, simulated_ps: float, repeats: int, device:
         "md_timestep_fs": dt_ps * 1000.0,
         "md_steps": steps,
     }
+
+
+def _import_openmm():
+    try:
+        import openmm
+    except ImportError as exc:
+        raise InputError(
+            "--openmm-system", "OpenMM is not installed (pip install neuralmd[openmm])"
+        ) from exc
+    return openmm
+
+
+def load_openmm(inputs: OpenMMInputs) -> list:
+    """System, Integrator and State from their XML files, each checked to be of its kind and
+    the State to hold one position per particle of the System (cheap: call it before timing).
+
+    Raises:
+        InputError: OpenMM missing, or a file missing, empty, not OpenMM XML, of another
+            kind, or a State that does not belong to the System.
+    """
+    from neuralmd_core.io._files import check_file
+
+    openmm = _import_openmm()
+    kinds = (("System", openmm.System), ("Integrator", openmm.Integrator), ("State", openmm.State))
+    objs = []
+    paths = (inputs.system_xml, inputs.integrator_xml, inputs.state_xml)
+    for path, (kind, cls) in zip(paths, kinds):
+        path = check_file(path)
+        try:
+            obj = openmm.XmlSerializer.deserialize(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"not a serialized OpenMM {kind} (binary content)") from exc
+        except Exception as exc:  # OpenMM raises a generic Exception on bad XML
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(path, f"not a serialized OpenMM {kind} ({first})") from exc
+        if not isinstance(obj, cls):
+            raise InputError(path, f"a serialized {type(obj).__name__}, expected an OpenMM {kind}")
+        objs.append(obj)
+    system, _, state = objs
+    n_pos = state.getPositions(asNumpy=True).shape[0]
+    if n_pos != system.getNumParticles():
+        raise InputError(
+            inputs.state_xml,
+            f"holds {n_pos} positions, the System {system.getNumParticles()} particles",
+        )
+    return objs
 
 
 def run_benchmark(

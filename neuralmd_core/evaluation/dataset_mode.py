@@ -139,10 +139,14 @@ class Scored:
     trajectories: list[np.ndarray]  # the scored rollout (S, N, 3) Å per system
 
 
-def _score_method(label, method, systems, protocol: Protocol, sc: Scoring, write_dir=None):
+def _score_method(
+    label, method, systems, protocol: Protocol, sc: Scoring, write_dir=None, bar=None
+):
     """Score sample 0 as ``label`` and, for stochastic methods with ``samples`` > 1, the mean of
     the K sampled trajectories as ``label[mean of K]``; returns one :class:`Scored` each."""
     preds = _run_method(method, systems, protocol, sc)
+    if bar is not None:
+        bar.update(len(systems))
     variants = [(label, lambda p: p[0])]
     if method.stochastic and sc.samples > 1:
         variants.append((f"{label}[mean of {sc.samples}]", lambda p: p.mean(axis=0)))
@@ -196,6 +200,18 @@ def _plot(path: Path, systems, results: list[Scored]) -> None:
         plot_realism(target, s.lig_pos, preds, s.lig_bonds, title=s.name)
 
 
+def _rollouts(loaded, split: str, n_references: int) -> int:
+    """Trajectories rolled out in all: each checkpoint's split, and the references once per
+    protocol (the progress bar's total)."""
+    seen: set[Protocol] = set()
+    total = 0
+    for ckpt, _, meta in loaded:
+        protocol = protocol_from_meta(meta, split, ckpt)
+        total += len(protocol.names) * (1 + (0 if protocol in seen else n_references))
+        seen.add(protocol)
+    return total
+
+
 def evaluate_dataset_report(
     ckpts: Sequence[str | Path],
     data_path: str | Path,
@@ -243,6 +259,7 @@ def evaluate_dataset_report(
     from neuralmd_core.data.store import open_dataset
     from neuralmd_core.dynamics.checkpoint import load_method
     from neuralmd_core.dynamics.registry import build_method
+    from neuralmd_core.progress import progress
 
     paired, real = R.split_metrics(metrics)
     if snapshots < 1:
@@ -259,7 +276,11 @@ def evaluate_dataset_report(
     done: set[Protocol] = set()
     labels: dict[str, int] = {}
     plotted = False
-    with open_dataset(data_path) as ds:
+    total = _rollouts(loaded, split, len(references))
+    with (
+        open_dataset(data_path) as ds,
+        progress(total=total, desc="evaluate", unit="rollout") as bar,
+    ):
         for ckpt, method, meta in loaded:
             protocol = protocol_from_meta(meta, split, ckpt)
             missing = [n for n in protocol.names if n not in set(ds.names())]
@@ -281,7 +302,9 @@ def evaluate_dataset_report(
             for name, m, source in todo:
                 label = _unique_label(name, labels)
                 extra = {"model": source, "task": protocol.task, "split": split}
-                for result in _score_method(label, m, systems, protocol, sc, write_predictions):
+                for result in _score_method(
+                    label, m, systems, protocol, sc, write_predictions, bar
+                ):
                     report.rows.append(_summary(result, extra))
                     report.per_snapshot += snapshot_rows(result.label, result.paired)
                     results.append(result)

@@ -215,6 +215,17 @@ def read_record(path: Path, g: h5py.Group, gid: str, tm: Templates | None = None
     )
 
 
+def _h5_error(path: Path, exc: OSError) -> InputError:
+    """Why h5py could not open ``path``, in our words (truncated, or not HDF5 at all)."""
+    with open(path, "rb") as fh:
+        signed = fh.read(8) == b"\x89HDF\r\n\x1a\n"
+    if signed and "truncated" in str(exc):
+        return InputError(path, f"truncated HDF5 file ({path.stat().st_size} bytes)")
+    if signed:
+        return InputError(path, f"corrupt HDF5 file: {short(exc)}")
+    return InputError(path, "not an HDF5 file (expected MISATO's MD.hdf5 layout)")
+
+
 def list_ids(path: str | Path) -> list[str]:
     """Group names of a MISATO-layout file, in file order."""
     p = check_file(path)
@@ -222,7 +233,7 @@ def list_ids(path: str | Path) -> list[str]:
         with h5py.File(p, "r") as f:
             return list(f.keys())
     except OSError as exc:
-        raise InputError(p, f"not an HDF5 file: {short(exc)}") from exc
+        raise _h5_error(p, exc) from exc
 
 
 _WORKER: dict = {}
@@ -233,7 +244,7 @@ def _open(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise InputError(path, f"not an HDF5 file: {short(exc)}") from exc
+        raise _h5_error(path, exc) from exc
 
 
 def _read_safe(f: h5py.File, path: Path, key: str):

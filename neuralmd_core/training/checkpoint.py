@@ -13,7 +13,6 @@ weights_only=True)`` reads it and a file carrying a pickle payload is refused un
 from __future__ import annotations
 
 import json
-import os
 import platform
 import random
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from neuralmd_core.dynamics.checkpoint import (  # noqa: F401  (re-exported)
     load_checkpoint,
     load_method,
 )
+from neuralmd_core.io._atomic import atomic_output
 
 
 def plain(value: Any) -> Any:
@@ -80,6 +80,9 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 def save_checkpoint(path: str | Path, method: Method, meta: Mapping[str, Any]) -> None:
     """Write ``method``'s weights and ``meta`` atomically (temp file, then rename).
 
+    The file appears complete or not at all, with the permissions ``open()`` would give it
+    (``0o666`` minus the umask), never a partial ``.pt``.
+
     Args:
         path: destination (``.pt``).
         method: the method; its ``name``, options, BindingNet options and ``state_dict``
@@ -100,9 +103,5 @@ def save_checkpoint(path: str | Path, method: Method, meta: Mapping[str, Any]) -
         versions=versions(),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_output(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

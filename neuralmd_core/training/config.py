@@ -4,6 +4,10 @@ A config file holds any subset of the fields of :class:`TrainConfig`; command-li
 override the file; every unknown key is an error. ``network:`` is validated by
 ``models.BindingNetOptions`` and ``method:`` by the chosen method's ``Options``, so the resolved
 config (``config.yaml`` in the run directory) lists every hyper-parameter with its value.
+
+An error names the flag when the bad value came from the command line (``--lr: Input should
+be greater than 0 (got -1.0)``) and the file otherwise. :func:`check_settings` validates without
+importing torch, so ``neuralmd train`` refuses bad settings before its heavy imports.
 """
 
 from __future__ import annotations
@@ -52,13 +56,13 @@ class TrainConfig(pydantic.BaseModel):
         method: the method's own options (``method_class(model).Options``).
     """
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str = "neuralmd-ode"
     task: Literal["single", "multi"] = "single"
     trajectory: str | None = None
     split_file: str | None = None
-    seed: int = 0
+    seed: int = pydantic.Field(0, ge=0, le=2**32 - 1)
     epochs: int = pydantic.Field(32, ge=0)
     batch_size: int | None = pydantic.Field(None, ge=1)
     horizon: int | None = pydantic.Field(None, ge=1)
@@ -107,18 +111,56 @@ class TrainConfig(pydantic.BaseModel):
         return self.batch_size or (1 if self.task == "single" else 32)
 
 
-def _format_error(exc: pydantic.ValidationError, prefix: str = "") -> str:
+#: flags whose name is not ``--`` + the key with dashes
+_FLAGS = {"method.adjoint": "--adjoint"}
+
+
+def _flag(loc: tuple, overrides: Mapping[str, Any]) -> str | None:
+    """The command-line flag that set the value at ``loc``, or None when the file did."""
+    if not loc:
+        return None
+    top = str(loc[0])
+    if top in ("method", "network") and len(loc) > 1:
+        section = overrides.get(top)
+        if isinstance(section, Mapping) and section.get(loc[1]) is not None:
+            return _FLAGS.get(f"{top}.{loc[1]}", f"--{str(loc[1]).replace('_', '-')}")
+        return None
+    if overrides.get(top) is not None:
+        return _FLAGS.get(top, f"--{top.replace('_', '-')}")
+    return None
+
+
+def _config_error(
+    exc: pydantic.ValidationError, source: str, overrides: Mapping[str, Any], prefix: str = ""
+) -> ConfigError:
+    """One line for the first error: the flag or file at fault, the key and the problem."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+    loc = tuple(p for p in (prefix, *err["loc"]) if p != "")
+    key = ".".join(str(p) for p in loc)
+    flag = _flag(loc, overrides)
     if err["type"] == "extra_forbidden":
-        return f"unknown key {loc!r}"
-    return f"{loc}: {err['msg']}" if loc else err["msg"]
+        problem = f"unknown key {key!r}"
+        if flag:
+            problem = f"the method takes no such option ({problem})"
+    else:
+        got = (
+            f" (got {err['input']!r})"
+            if "input" in err and not isinstance(err["input"], dict)
+            else ""
+        )
+        problem = (
+            f"{err['msg']}{got}" if flag else (f"{key}: {err['msg']}{got}" if key else err["msg"])
+        )
+    return ConfigError(flag or source, problem)
 
 
-def _resolve_sections(cfg: TrainConfig, source: str) -> TrainConfig:
+def _resolve_sections(
+    cfg: TrainConfig, source: str, overrides: Mapping[str, Any] | None = None
+) -> TrainConfig:
     """Validate ``network``/``method`` with their own schemas and fill in every default."""
     from neuralmd_core.dynamics.registry import method_class
 
+    overrides = overrides or {}
     try:
         cls = method_class(cfg.model)
     except ImportError as exc:
@@ -130,11 +172,15 @@ def _resolve_sections(cfg: TrainConfig, source: str) -> TrainConfig:
     except ImportError:  # the models layer not importable: keep what the user gave
         network = dict(cfg.network)
     except pydantic.ValidationError as exc:
-        raise ConfigError(source, _format_error(exc, "network")) from exc
+        raise _config_error(exc, source, overrides, "network") from exc
+    except TypeError as exc:  # e.g. ``network: {1: 2}`` (keys that are not names)
+        raise ConfigError(source, f"network: {exc}") from exc
     try:
         method = cls.Options(**cfg.method).model_dump(mode="json")
     except pydantic.ValidationError as exc:
-        raise ConfigError(source, _format_error(exc, "method")) from exc
+        raise _config_error(exc, source, overrides, "method") from exc
+    except TypeError as exc:
+        raise ConfigError(source, f"method: {exc}") from exc
     return cfg.model_copy(update={"network": network, "method": method})
 
 
@@ -151,18 +197,32 @@ def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; ``InputError`` naming the file if missing or not a mapping."""
+    """Read a YAML mapping of keys to values.
+
+    Raises:
+        InputError: the file is missing, a directory or empty (0 bytes).
+        ConfigError: not a text file, not valid YAML, or not a mapping with string keys.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(path, "config file not found")
+    if path.is_dir():
+        raise InputError(path, "is a directory, expected a YAML config file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "config file is empty")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "not a YAML text file (binary content)") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(path, "a config file must be a YAML mapping of keys to values")
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(path, f"keys must be names, got {bad[0]!r}")
     return data
 
 
@@ -195,16 +255,37 @@ def load_config(
     Raises:
         ConfigError: unknown key, wrong type or value (one line naming the key).
     """
-    data = read_yaml(path) if path is not None else {}
-    data = _merge(data, overrides or {})
+    overrides = overrides or {}
+    data = _merge(read_yaml(path) if path is not None else {}, overrides)
     source = str(path) if path is not None else "config"
     data = _merge(_recipe(data.get("model", TrainConfig.model_fields["model"].default)), data)
-    try:
-        cfg = TrainConfig(**data)
-    except pydantic.ValidationError as exc:
-        raise ConfigError(source, _format_error(exc)) from exc
+    cfg = _validated(data, source, overrides)
     cfg._user_method_keys = frozenset(cfg.method)
-    return _resolve_sections(cfg, source)
+    return _resolve_sections(cfg, source, overrides)
+
+
+def _validated(data: Mapping[str, Any], source: str, overrides: Mapping[str, Any]) -> TrainConfig:
+    try:
+        return TrainConfig(**data)
+    except pydantic.ValidationError as exc:
+        raise _config_error(exc, source, overrides) from exc
+
+
+def check_settings(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> None:
+    """Validate the file and the flags against :class:`TrainConfig` without importing torch.
+
+    The method's recipe and the ``network``/``method`` sections are checked later by
+    :func:`load_config` (they need the method classes); this catches missing or malformed
+    files, unknown keys, wrong types and out-of-range values, naming the flag or the file.
+
+    Raises:
+        ConfigError, InputError: as :func:`load_config`.
+    """
+    overrides = overrides or {}
+    data = _merge(read_yaml(path) if path is not None else {}, overrides)
+    _validated(data, str(path) if path is not None else "config", overrides)
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:

@@ -10,7 +10,6 @@ Euclidean error, Å), micro-averaged over every atom and snapshot.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +18,12 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from neuralmd_core.data.batch import collate_systems
 from neuralmd_core.data.system import BindingSystem
 from neuralmd_core.dynamics.base import Method
 from neuralmd_core.evaluation import metrics
+from neuralmd_core.progress import progress
 from neuralmd_core.rollout import predict
 from neuralmd_core.training.checkpoint import set_rng_state
 from neuralmd_core.training.config import TrainConfig
@@ -210,29 +209,38 @@ class TrainingModule(pl.LightningModule):
 
 
 class ProgressBar(pl.Callback):
-    """A tqdm bar per epoch on stderr (rank 0 only), with the running loss."""
+    """One bar on stderr over every training batch of the run (rank 0): ``epoch k/N`` and the loss.
+
+    Drawn by :func:`neuralmd_core.progress.progress`, so only when stderr is a terminal and the
+    user did not ask for quiet; Lightning's own bar stays off.
+    """
 
     def __init__(self, total_epochs: int, start_epoch: int = 0):
         self.total, self.start, self.bar = total_epochs, start_epoch, None
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.global_rank == 0:
-            epoch = self.start + trainer.current_epoch + 1
-            self.bar = tqdm(
-                total=trainer.num_training_batches,
-                desc=f"epoch {epoch}/{self.total}",
-                file=sys.stderr,
-                leave=False,
-                dynamic_ncols=True,
-            )
+            per_epoch = trainer.num_training_batches
+            total = (self.total - self.start) * per_epoch if math.isfinite(per_epoch) else None
+            self.bar = progress(total=total, desc="train", unit="batch")
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.bar is not None:
+            self.bar.set_description(f"epoch {self.start + trainer.current_epoch + 1}/{self.total}")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.bar is not None:
-            self.bar.update(1)
             loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-            self.bar.set_postfix(loss=f"{float(loss):.4g}")
+            self.bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+            self.bar.update(1)
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._close()
+
+    def on_exception(self, trainer, module, exception) -> None:
+        self._close()
+
+    def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -10,11 +10,16 @@ Run directory (``-o``)::
     checkpoints/best.pt  weights at the best validation MAE
 
 Only the global rank-0 process writes; other DDP processes (Lightning's launcher or torchrun)
-compute the same splits and train their share of every global batch.
+compute the same splits and train their share of every global batch. Every file is written to
+a temporary name and renamed (``io._atomic``), with the default permissions.
+
+Lightning's own messages (banners, tips, "GPU available", warnings) are kept off stderr unless
+the log level is DEBUG (``-vv``); progress is one bar of ``neuralmd_core.progress``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -22,6 +27,8 @@ import logging
 import os
 import shutil
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,8 @@ from neuralmd_core.data.store import open_dataset
 from neuralmd_core.dynamics.base import Method
 from neuralmd_core.dynamics.registry import build_method, method_class
 from neuralmd_core.errors import ConfigError, InputError
+from neuralmd_core.io._atomic import atomic_output
+from neuralmd_core.progress import enabled as progress_enabled
 from neuralmd_core.training.checkpoint import (
     load_checkpoint,
     plain,
@@ -40,6 +49,7 @@ from neuralmd_core.training.checkpoint import (
     save_checkpoint,
 )
 from neuralmd_core.training.config import TrainConfig, config_changes, config_to_dict, dump_config
+from neuralmd_core.training.inputs import RUN_FILES, check_run_dir, is_main_process
 from neuralmd_core.training.module import ProgressBar, TrainingModule, ValItem, validation_sums
 from neuralmd_core.training.tasks import (
     SystemCache,
@@ -52,31 +62,18 @@ from neuralmd_core.training.tasks import (
 
 log = logging.getLogger("neuralmd.train")
 
-RUN_FILES = ("config.yaml", "splits.json", "metrics.csv", "train.log", "checkpoints")
 METRIC_COLUMNS = ("epoch", "train_loss", "val_mae_A", "val_rmse_A", "lr", "time_s")
 
 
-def is_main_process() -> bool:
-    """True unless this is a non-zero rank of a DDP job (Lightning children or torchrun)."""
-    return all(int(os.environ.get(k, "0") or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
-
-
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
 
 
 def _prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "the run directory is a file")
-    busy = out.is_dir() and any(out.iterdir())
+    busy = check_run_dir(out, resume, force)
     if resume:
-        if not (out / "checkpoints" / "last.pt").is_file():
-            raise InputError(out, "nothing to resume: checkpoints/last.pt not found")
         return
-    if busy and not force:
-        raise InputError(out, "run directory is not empty (use --resume to continue or --force)")
     for name in RUN_FILES if busy else ():
         target = out / name
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
@@ -204,22 +201,66 @@ def _trainer_layout(cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
-def _attach_log(out: Path) -> logging.Handler | None:
+LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+
+
+@contextlib.contextmanager
+def _run_log(out: Path) -> Iterator[None]:
+    """``train.log`` gets the INFO log (rank 0); stderr keeps the level the CLI chose."""
     if not is_main_process():
-        return None
+        yield
+        return
+    root, neuralmd = logging.getLogger(), logging.getLogger("neuralmd")
+    pinned = [(h, h.level) for h in root.handlers]
+    for h, level in pinned:  # the stderr handler filters at the user's level, not at INFO
+        h.setLevel(max(level, root.getEffectiveLevel()))
     handler = logging.FileHandler(out / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    for name in ("neuralmd", "lightning.pytorch", "lightning.fabric"):
+    old_level = neuralmd.level
+    for name in ("neuralmd", *LIGHTNING_LOGGERS[1:]):
         logging.getLogger(name).addHandler(handler)
-    logging.getLogger("neuralmd").setLevel(logging.INFO)
-    return handler
-
-
-def _detach_log(handler: logging.Handler | None) -> None:
-    if handler is not None:
-        for name in ("neuralmd", "lightning.pytorch", "lightning.fabric"):
+    neuralmd.setLevel(min(logging.INFO, root.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for name in ("neuralmd", *LIGHTNING_LOGGERS[1:]):
             logging.getLogger(name).removeHandler(handler)
         handler.close()
+        neuralmd.setLevel(old_level)
+        for h, level in pinned:
+            h.setLevel(level)
+
+
+@contextlib.contextmanager
+def _lightning_quiet() -> Iterator[None]:
+    """Keep Lightning's banners, tips and warnings off stderr unless the log level is DEBUG.
+
+    Its log records still reach ``train.log`` (the file handler sits on its loggers); only
+    their way up to the stderr handler is cut, and its Python warnings are ignored.
+    """
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        yield
+        return
+    loggers = [logging.getLogger(n) for n in LIGHTNING_LOGGERS]
+    saved = [lg.propagate for lg in loggers]
+    null = logging.NullHandler()  # no "last resort" printing for loggers without a handler
+    for lg in loggers:
+        lg.propagate = False
+        lg.addHandler(null)
+    try:
+        with warnings.catch_warnings():
+            for module in (
+                r"lightning(\..*)?",
+                r"lightning_fabric(\..*)?",
+                r"torch\.utils\.data.*",
+            ):
+                warnings.filterwarnings("ignore", module=module)
+            warnings.filterwarnings("ignore", message=r".*(num_workers|LeafSpec|litlogger).*")
+            yield
+    finally:
+        for lg, propagate in zip(loggers, saved):
+            lg.propagate = propagate
+            lg.removeHandler(null)
 
 
 def _resume_state(out: Path, cfg: TrainConfig, data: _Data) -> dict[str, Any]:
@@ -258,38 +299,46 @@ def train(
     out, dataset = Path(out_dir), Path(dataset)
     cls = method_class(cfg.model)
     known = 2 if cfg.task == "single" else 1
-    data = _Data(dataset, cfg, known)
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device", "cuda requested but no CUDA device is available")
     if is_main_process():
-        _prepare_run_dir(out, resume, force)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    cfg, method = _build_method(cfg, data)
-    ckpt = _resume_state(out, cfg, data) if resume else None
-    handler = _attach_log(out)
-    try:
+        check_run_dir(out, resume, force)
+    with contextlib.ExitStack() as stack:
+        data = _Data(dataset, cfg, known)
+        stack.callback(data.ds.close)
         if is_main_process():
-            _write_text(out / "config.yaml", dump_config(cfg))
-            _write_text(out / "splits.json", json.dumps(data.splits, indent=2) + "\n")
-        base = {
-            "config": config_to_dict(cfg), "task": cfg.task, "splits": plain(data.splits),
-            "snapshot_interval_ps": data.interval_ps, "seed": cfg.seed, "dataset": data.provenance,
-        }  # fmt: skip
-        if ckpt is None:
-            recorder = _Recorder(out, base)
-        else:
-            method.load_state_dict(ckpt["state_dict"])
-            res = ckpt["resume"]
-            recorder = _Recorder(out, base, res["rows"], ckpt["best"], res["elapsed_s"])
-        start = 0 if ckpt is None else int(ckpt["epoch"])
+            _prepare_run_dir(out, resume, force)
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        cfg, method = _build_method(cfg, data)
+        ckpt = _resume_state(out, cfg, data) if resume else None
+        stack.enter_context(_run_log(out))
+        stack.enter_context(_lightning_quiet())
+        recorder, start = _start(out, cfg, data, method, ckpt)
         if not cls.trainable or cfg.epochs == 0:
             _validate_only(cfg, method, data, recorder, start)
         elif start < cfg.epochs:
-            _fit(
-                cfg, method, data, recorder, known, start, None if ckpt is None else ckpt["resume"]
-            )
-    finally:
-        _detach_log(handler)
-        data.ds.close()
+            resume_state = None if ckpt is None else ckpt["resume"]
+            _fit(cfg, method, data, recorder, known, start, resume_state)
     return _summary(out, cfg, recorder)
+
+
+def _start(
+    out: Path, cfg: TrainConfig, data: _Data, method: Method, ckpt: dict | None
+) -> tuple[_Recorder, int]:
+    """Write config.yaml and splits.json; the recorder (restored on resume) and the first epoch."""
+    if is_main_process():
+        _write_text(out / "config.yaml", dump_config(cfg))
+        _write_text(out / "splits.json", json.dumps(data.splits, indent=2) + "\n")
+    base = {
+        "config": config_to_dict(cfg), "task": cfg.task, "splits": plain(data.splits),
+        "snapshot_interval_ps": data.interval_ps, "seed": cfg.seed, "dataset": data.provenance,
+    }  # fmt: skip
+    if ckpt is None:
+        return _Recorder(out, base), 0
+    method.load_state_dict(ckpt["state_dict"])
+    res = ckpt["resume"]
+    start = int(ckpt["epoch"])
+    return _Recorder(out, base, res["rows"], ckpt["best"], res["elapsed_s"]), start
 
 
 def _validate_only(
@@ -319,7 +368,7 @@ def _fit(cfg, method, data, recorder, known, start, resume) -> None:
         enable_model_summary=False,
         num_sanity_val_steps=0,
         gradient_clip_val=cfg.grad_clip,
-        callbacks=[ProgressBar(cfg.epochs, start)] if cfg.progress else [],
+        callbacks=[ProgressBar(cfg.epochs, start)] if cfg.progress and progress_enabled() else [],
         use_distributed_sampler=False,
         default_root_dir=None,
     )

@@ -126,11 +126,17 @@ def read_split_file(path: str | Path, names: Sequence[str]) -> dict[str, list]:
     if not path.is_file():
         raise InputError(path, "split file not found")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(path, "not a JSON text file (binary content)") from exc
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON ({exc.msg})") from exc
     if not isinstance(data, dict) or not data.get("train") or not data.get("val"):
         raise InputError(path, "needs non-empty 'train' and 'val' lists of trajectory names")
+    for part in ("train", "val", "test"):
+        value = data.get(part, [])
+        if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+            raise InputError(path, f"{part!r} must be a list of trajectory names")
     known, seen = set(names), set()
     for part in ("train", "val", "test"):
         for name in data.get(part, []):

@@ -34,7 +34,10 @@ def test_issue_commands(refdata_dir, misato_dir, tmp_path):
     r = invoke("prepare", t4l / "seed0/topology.pdb", t4l / "seed0/traj.xtc",
                "--ligand", t4l / "seed0/ligand.sdf", "-o", "t4l.h5", cwd=tmp_path)  # fmt: skip
     assert r.exit_code == 0, r.stderr
-    r = invoke("prepare", t4l / "seed1/topology.pdb", t4l / "seed1/traj.dcd",
+    dcd = tmp_path / "seed1" / "traj.dcd"  # seed1's XTC as a DCD
+    dcd.parent.mkdir()
+    md.load(str(t4l / "seed1/traj.xtc"), top=str(t4l / "seed1/topology.pdb")).save_dcd(str(dcd))
+    r = invoke("prepare", t4l / "seed1/topology.pdb", dcd, "--dt-ps", "1",
                "--ligand", t4l / "seed1/ligand.sdf", "-o", "t4l.h5", "--append", cwd=tmp_path)  # fmt: skip
     assert r.exit_code == 0, r.stderr
     r = invoke("prepare", "--misato", misato_dir / "fixtures/11GS_md_layout_1frame.hdf5",
@@ -59,10 +62,12 @@ def _bad_files(refdata_dir, tmp: Path) -> dict:
     f["empty.xtc"].write_bytes(b"")
     f["garbage.xtc"].write_bytes(np.random.default_rng(0).bytes(4000))
     f["trunc.xtc"].write_bytes(xtc.read_bytes()[:100_000])
-    f["trunc.dcd"].write_bytes((t4l / "traj.dcd").read_bytes()[:100_000])
+    traj = md.load(str(xtc), top=str(top))
+    traj.save_dcd(str(tmp / "full.dcd"))
+    f["trunc.dcd"].write_bytes((tmp / "full.dcd").read_bytes()[:100_000])
+    (tmp / "full.dcd").unlink()
     f["empty.pdb"].write_bytes(b"")
     f["garbage.pdb"].write_bytes(np.random.default_rng(1).bytes(4000))
-    traj = md.load(str(xtc), top=str(top))
     lig_only = traj[:3].atom_slice(traj.topology.select("resname TMP"))
     lig_only[0].save_pdb(str(f["noback.pdb"]))
     lig_only.save_dcd(str(tmp / "noback.dcd"))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 
 import h5py
+import mdtraj as md
 import numpy as np
 import pytest
 import torch
@@ -18,9 +20,13 @@ from neuralmd_core.errors import InputError
 
 
 @pytest.fixture(scope="module")
-def t4l_systems(refdata_dir):
+def t4l_systems(refdata_dir, tmp_path_factory):
     d = refdata_dir / "t4l"
-    return prepare_from_md(d / "seed0" / "topology.pdb", [d / "seed0" / "traj.xtc", d / "seed1" / "traj.dcd"],
+    dcd = tmp_path_factory.mktemp("dcd") / "seed1" / "traj.dcd"  # seed1's XTC as a DCD
+    dcd.parent.mkdir()
+    md.load(str(d / "seed1" / "traj.xtc"), top=str(d / "seed1" / "topology.pdb")).save_dcd(str(dcd))
+    shutil.copy(d / "seed1" / "interaction_energy.csv", dcd.parent)  # its energy labels
+    return prepare_from_md(d / "seed0" / "topology.pdb", [d / "seed0" / "traj.xtc", dcd],
                            ligand=d / "seed0" / "ligand.sdf", dt_ps=1.0)  # fmt: skip
 
 
@@ -100,3 +106,40 @@ def test_torch_dataset_collates(t4l_systems, tmp_path):
     assert batch[keys.BACKBONE].shape == (208, 3, 3) and batch[keys.NUM_SYSTEMS] == 2
     with pytest.raises(InputError, match="no trajectory named nope"):
         TrajectoryDataset(path, names=["nope"])
+
+
+def test_datasets_get_default_permissions_and_failures_leave_nothing(t4l_systems, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_systems(tmp_path / "ds.h5", t4l_systems[:1])
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "ds.h5").st_mode & 0o777 == 0o644
+
+    def systems():
+        yield t4l_systems[0]
+        raise RuntimeError("reader failed half way")
+
+    with pytest.raises(RuntimeError):
+        write_systems(tmp_path / "new.h5", systems())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds.h5"]  # no partial file, no temp
+
+
+def test_corrupt_files_are_named(tmp_path, t4l_systems):
+    path = tmp_path / "ds.h5"
+    write_systems(path, t4l_systems[:1])
+    half = tmp_path / "half.h5"
+    half.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(InputError, match="truncated HDF5 file"):
+        open_dataset(half)
+    (tmp_path / "empty.h5").write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        open_dataset(tmp_path / "empty.h5")
+    with pytest.raises(InputError, match="directory"):
+        open_dataset(tmp_path)
+    with h5py.File(path, "a") as f:  # a dataset whose group lost a field
+        del f["trajectories"][t4l_systems[0].name][keys.LIG_POS]
+    with open_dataset(path) as ds, pytest.raises(InputError, match="corrupt dataset"):
+        ds.load(t4l_systems[0].name)

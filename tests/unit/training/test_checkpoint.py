@@ -84,3 +84,60 @@ def test_missing_and_foreign_files(tmp_path):
     text.write_text("hello")
     with pytest.raises(InputError):
         load_method(text)
+
+
+def test_checkpoint_files_get_default_permissions_and_no_temp(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "c.pt", build_method("static"), META)
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "c.pt").st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+@pytest.mark.parametrize(
+    "make,reason",
+    [
+        (lambda p: p.write_bytes(b""), "the file is empty"),
+        (lambda p: p.write_bytes(os.urandom(500)), "not a torch file"),
+        (lambda p: p.write_bytes(pickle.dumps({"x": 1})), "not a torch file"),
+        (lambda p: torch.save([torch.zeros(2)], p), "no neuralmd metadata"),
+        (lambda p: torch.save({"format": "other"}, p), "no neuralmd metadata"),
+    ],
+    ids=["empty", "garbage", "plain pickle", "a list", "foreign dict"],
+)
+def test_not_a_checkpoint_says_why(tmp_path, make, reason):
+    path = tmp_path / "x.pt"
+    make(path)
+    with pytest.raises(InputError) as err:
+        load_checkpoint(path)
+    assert err.value.problem.startswith(f"not a neuralmd checkpoint: {reason}")
+
+
+def test_truncated_checkpoint(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, build_method("gnn-md", TINY_NETWORK, {}), META)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(InputError, match="not a neuralmd checkpoint: truncated"):
+        load_checkpoint(path)
+
+
+def test_weights_that_do_not_match_their_record_are_one_line(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, build_method("neuralmd-ode", TINY_NETWORK, {}),
+                    dict(META, config={"model": "neuralmd-ode", "network": TINY_NETWORK}))  # fmt: skip
+    raw = torch.load(path, weights_only=True)
+    cases = {
+        "relabelled": dict(raw, method="neuralmd-sde", config=dict(raw["config"], model="neuralmd-sde")),
+        "config only": dict(raw, config=dict(raw["config"], model="neuralmd-sde")),
+        "options emptied": dict(raw, method="gnn-md", method_options={}, config={}),
+        "resized": dict(raw, model_options=dict(raw["model_options"], hidden=32), config={}),
+    }  # fmt: skip
+    for name, data in cases.items():
+        torch.save(data, path)
+        with pytest.raises(InputError) as err:
+            load_method(path)
+        message = str(err.value)
+        assert "weights do not match" in message, (name, message)
+        assert "\n" not in message and len(message) < 300, (name, message)

@@ -89,3 +89,43 @@ def test_a_methods_recipe_sits_under_the_file_and_the_flags(tmp_path):
     assert mixed.network["hidden"] == 64 and mixed.network["cutoff"] == 8.0
     other = load_config(None, {"model": "neuralmd-ode"})  # no recipe: the global defaults
     assert other.lr == 1e-4 and other.epochs == 32 and other.network["cutoff"] == 5.0
+
+
+def test_errors_name_the_flag_or_the_file(tmp_path):
+    """A bad value from the command line names the flag; one from the file names the file."""
+    with pytest.raises(ConfigError) as err:
+        load_config(None, {"lr": -1.0})
+    assert err.value.path == "--lr" and "greater than 0" in err.value.problem
+    assert "-1.0" in err.value.problem
+    with pytest.raises(ConfigError) as err:
+        load_config(None, {"batch_size": 0, "device": "cpu"})
+    assert err.value.path == "--batch-size"
+    with pytest.raises(ConfigError) as err:
+        load_config(None, {"model": "gnn-md", "method": {"adjoint": True}})
+    assert err.value.path == "--adjoint" and "method.adjoint" in err.value.problem
+    path = tmp_path / "cfg.yaml"
+    path.write_text("lr: -1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, {"epochs": 3})
+    assert err.value.path == str(path) and err.value.problem.startswith("lr: ")
+    with pytest.raises(ConfigError, match="finite"):
+        load_config(None, {"lr": float("inf")})
+    with pytest.raises(ConfigError, match="--seed"):
+        load_config(None, {"seed": -1})
+
+
+def test_files_that_are_not_yaml_configs(tmp_path):
+    from neuralmd_core.training.config import check_settings
+
+    (tmp_path / "empty.yaml").write_bytes(b"")
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
+    (tmp_path / "intkey.yaml").write_text("1: 2\n")
+    with pytest.raises(InputError, match="empty"):
+        check_settings(tmp_path / "empty.yaml", {})
+    with pytest.raises(InputError, match="directory"):
+        check_settings(tmp_path, {})
+    with pytest.raises(ConfigError, match="binary"):
+        check_settings(tmp_path / "binary.yaml", {})
+    with pytest.raises(ConfigError, match="keys must be names"):
+        check_settings(tmp_path / "intkey.yaml", {})
+    check_settings(None, {"epochs": 0, "lr": 1e-3})  # valid settings pass silently
