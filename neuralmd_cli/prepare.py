@@ -24,6 +24,12 @@ def prepare(
     ligand_resname: str = typer.Option(
         None, "--ligand-resname", help="Ligand residue name in the topology (e.g. LIG)."
     ),
+    ligand_chain: str = typer.Option(
+        None, "--ligand-chain", help="Chain ID of the ligand copy to use, when there are several."
+    ),
+    ligand_resid: int = typer.Option(
+        None, "--ligand-resid", help="Residue number of the ligand copy to use (as in the file)."
+    ),
     no_image: bool = typer.Option(
         False, "--no-image", help="Keep coordinates as read (no PBC imaging of the ligand)."
     ),
@@ -68,6 +74,7 @@ def prepare(
         ligand=ligand, ligand_resname=ligand_resname, image=not no_image, energies=energies,
         dt_ps=dt_ps, name=name, stride=stride, misato_file=misato, split=split, ids=ids,
         limit=limit, workers=workers, append=append, force=force, progress=not quiet,
+        ligand_chain=ligand_chain, ligand_resid=ligand_resid,
     )  # fmt: skip
     row = {k: summary[k] for k in ("output", "trajectories", "frames")}
     row["names"] = ",".join(summary["written"][:5]) + (

@@ -110,7 +110,8 @@ def _one_md(
 ) -> BindingSystem:
     traj = structure.load_trajectory(top, path, stride=opts["stride"])
     xyz = traj.xyz * structure.NM_TO_A  # (T, n_atoms, 3) Å
-    match = structure.find_ligand(top, xyz[0], topo_path, opts["ligand_resname"], lig_file)
+    match = structure.find_ligand(top, xyz[0], topo_path, opts["ligand_resname"], lig_file,
+                                  chain=opts["ligand_chain"], resid=opts["ligand_resid"])  # fmt: skip
     lig_res = {top.atom(int(i)).residue.index for i in match.atom_index}
     backbone = structure.extract_backbone(top, xyz[0], topo_path, exclude=lig_res)
     if lig_file is not None:
@@ -175,6 +176,9 @@ def iter_from_md(
     energies: str | Path | None = None,
     stride: int = 1,
     dt_ps: float | None = None,
+    *,
+    ligand_chain: str | None = None,
+    ligand_resid: int | None = None,
 ) -> Iterator[BindingSystem]:
     """:func:`prepare_from_md` one trajectory at a time (the topology and ligand read once).
 
@@ -186,6 +190,8 @@ def iter_from_md(
         energies: per-snapshot energy CSV (unit in the column name); default: the
             ``interaction_energy.csv`` next to each trajectory. stride: keep every k-th frame.
         dt_ps: snapshot spacing of the input (ps); default from the file's times.
+        ligand_chain, ligand_resid: pick one copy of the ligand by chain ID and residue
+            number when several residues match (``--ligand-chain``, ``--ligand-resid``).
     """
     if not trajectories:
         raise InputError(None, "give at least one trajectory file")
@@ -199,6 +205,7 @@ def iter_from_md(
     lig_file = read_ligand(ligand) if ligand is not None else None
     opts = dict(
         stride=stride, ligand_resname=ligand_resname, image=image, dt_ps=dt_ps,
+        ligand_chain=ligand_chain, ligand_resid=ligand_resid,
         energies=None if energies is None else Path(energies),
         ligand=None if ligand is None else str(Path(ligand).resolve()),
     )  # fmt: skip
@@ -219,6 +226,9 @@ def prepare_from_md(
     energies: str | Path | None = None,
     stride: int = 1,
     dt_ps: float | None = None,
+    *,
+    ligand_chain: str | None = None,
+    ligand_resid: int | None = None,
 ) -> list[BindingSystem]:
     """One :class:`BindingSystem` per trajectory of one topology (replicas share ``system_id``).
 
@@ -230,10 +240,12 @@ def prepare_from_md(
         energies: per-snapshot energy CSV (unit in the column name); default: the
             ``interaction_energy.csv`` next to each trajectory. stride: keep every k-th frame.
         dt_ps: snapshot spacing of the input (ps); default from the file's times.
+        ligand_chain, ligand_resid: pick one copy of the ligand by chain ID and residue
+            number when several residues match (``--ligand-chain``, ``--ligand-resid``).
     """
     return list(
         iter_from_md(topology, trajectories, ligand, ligand_resname, image, name, energies,
-                     stride, dt_ps)
+                     stride, dt_ps, ligand_chain=ligand_chain, ligand_resid=ligand_resid)
     )  # fmt: skip
 
 
@@ -292,6 +304,8 @@ def run_prepare(
     append: bool = False,
     force: bool = False,
     progress: bool = True,
+    ligand_chain: str | None = None,
+    ligand_resid: int | None = None,
 ) -> dict[str, Any]:
     """Prepare MD files or a MISATO file into the dataset ``output`` (atomic write).
 
@@ -312,7 +326,8 @@ def run_prepare(
     else:
         systems = _md_progress(
             iter_from_md(topology, list(trajectories), ligand, ligand_resname, image, name,
-                         energies, stride, dt_ps),
+                         energies, stride, dt_ps, ligand_chain=ligand_chain,
+                         ligand_resid=ligand_resid),
             len(trajectories), progress,
         )  # fmt: skip
     written, frames = [], 0

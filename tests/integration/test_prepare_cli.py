@@ -15,6 +15,7 @@ from rdkit.Chem import AllChem
 from typer.testing import CliRunner
 
 from neuralmd_cli.app import app
+from neuralmd_core.data.store import open_dataset
 
 runner = CliRunner()
 
@@ -150,3 +151,36 @@ def test_output_rules(misato_dir, tmp_path):
     assert r.exit_code == 2 and "none.h5" in r.stderr
     r = invoke("info", fixture)
     assert r.exit_code == 2 and "not a neuralmd prepared dataset" in r.stderr
+
+
+def _two_copies(pdb: Path, out: Path, shift=(15.0, 0.0, 0.0)) -> Path:
+    """``pdb`` plus a second TMP, chain B, residue 205, moved by ``shift`` Å (PDB text)."""
+    lines = pdb.read_text().splitlines(keepends=True)
+    tmp = [ln for ln in lines if ln.startswith(("ATOM", "HETATM")) and ln[17:20] == "TMP"]
+    copy = [f"HETATM{9001 + k:5d}{ln[11:21]}B 205    "
+            + "".join(f"{float(ln[30 + 8 * i:38 + 8 * i]) + shift[i]:8.3f}" for i in range(3))
+            + ln[54:] for k, ln in enumerate(tmp)]  # fmt: skip
+    end = next(i for i, ln in enumerate(lines) if ln.startswith(("CONECT", "END")))
+    out.write_text("".join(lines[:end] + copy + ["TER\n"] + lines[end:]))
+    return out
+
+
+def test_ligand_copy_chosen_by_chain_or_resid(refdata_dir, tmp_path):
+    """Two TMP residues: the name alone is ambiguous; --ligand-chain/--ligand-resid pick one."""
+    two = _two_copies(refdata_dir / "t4l" / "seed0" / "topology.pdb", tmp_path / "two.pdb")
+    r = invoke("prepare", two, two, "--ligand-resname", "TMP", "-o", "x.h5", cwd=tmp_path)
+    assert r.exit_code == 2 and "--ligand-chain" in r.stderr and "--ligand-resid" in r.stderr
+    assert not (tmp_path / "x.h5").exists()
+    top = md.load(str(two))
+    for opts, chain_index in ((["--ligand-chain", "B"], 1), (["--ligand-resid", "105"], 0)):
+        out = tmp_path / f"{opts[0][2:]}.h5"
+        r = invoke("prepare", two, two, "--ligand-resname", "TMP", *opts, "-o", out.name,
+                   "--dt-ps", "1", cwd=tmp_path)  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        with open_dataset(out) as ds:
+            (name,) = ds.names()
+            lig = ds.load(name).lig_pos[0]
+        heavy = [a.index for a in top.topology.atoms
+                 if a.residue.name == "TMP" and a.element.symbol != "H"
+                 and a.residue.chain.index == chain_index]  # fmt: skip
+        np.testing.assert_allclose(lig, top.xyz[0][heavy] * 10.0, atol=1e-3)
