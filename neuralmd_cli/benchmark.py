@@ -104,7 +104,6 @@ def benchmark(
     from neuralmd_core.dynamics.checkpoint import load_method
     from neuralmd_core.evaluation.benchmark import (
         OpenMMInputs,
-        check_device,
         load_openmm,
         machine_description,
         model_labels,
@@ -116,7 +115,7 @@ def benchmark(
     if openmm_inputs is not None:
         load_openmm(openmm_inputs)  # bad OpenMM files are reported before any work
     paths = [Path(p) for p in model] if model else [default_model_path()]
-    dev = resolve_device(check_device(device))
+    dev = resolve_device(device)
     models = [(label, *load_method(p, map_location="cpu"))
               for label, p in zip(model_labels(paths), paths)]  # fmt: skip
     system = system_from_pdb_sdf(complex_pdb, ligand)[0]

@@ -48,24 +48,6 @@ def model_labels(paths: Sequence[str | Path]) -> list[str]:
     return out
 
 
-def check_device(device: str) -> str:
-    """``device`` when this machine has it (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
-
-    Raises:
-        InputError: an unknown device name, or a CUDA device that is not there.
-    """
-    kind, _, index = device.partition(":")
-    if kind not in ("auto", "cpu", "cuda") or (index and (kind != "cuda" or not index.isdigit())):
-        raise InputError("--device", f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)")
-    if kind == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise InputError("--device", f"{device} requested but no CUDA device is available")
-        if index and int(index) >= count:
-            raise InputError("--device", f"{device} requested but this machine has {count} GPU(s)")
-    return device
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

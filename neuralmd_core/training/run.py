@@ -185,8 +185,6 @@ def _build_method(cfg: TrainConfig, data: _Data) -> tuple[TrainConfig, Method]:
 def _trainer_layout(cfg: TrainConfig) -> dict[str, Any]:
     """accelerator/devices/num_nodes/strategy, adopting a torchrun environment if present."""
     use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device", "cuda requested but no CUDA device is available")
     devices, nodes = cfg.devices, cfg.num_nodes
     if "TORCHELASTIC_RUN_ID" in os.environ and devices * nodes == 1:
         devices = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from badinput import assert_rejected, run_cli, snapshot
+from badinput import assert_rejected, fill, run_cli, snapshot
 
 from neuralmd_core.evaluation.benchmark import model_labels
 
@@ -58,15 +58,6 @@ def inp(t4l_seed0: Path, tmp_path_factory, make_ckpt) -> dict[str, Path]:
         f["tiny_system.xml"] = d / "tiny_system.xml"
         f["tiny_system.xml"].write_text(openmm.XmlSerializer.serialize(tiny))
     return f
-
-
-def _fill(items, f: dict[str, Path]) -> list[str]:
-    out = []
-    for item in items:
-        for key, path in sorted(f.items(), key=lambda kv: -len(kv[0])):
-            item = item.replace("{" + key + "}", str(path))
-        out.append(item)
-    return out
 
 
 IN = ["{topology.pdb}", "{ligand.sdf}"]
@@ -136,8 +127,8 @@ def test_bad_input_is_one_line_exit_2(inp, case, args, names, words):
         pytest.skip("this machine has 100 GPUs")
     before = snapshot([inp["dir"].parent])
     # the case's own options come last, so they win over the fast defaults
-    outcome = run_cli(["benchmark", *FAST, "--format", "json", *_fill(args, inp)])
-    assert_rejected(outcome, _fill(names, inp), before, snapshot([inp["dir"].parent]), words)
+    outcome = run_cli(["benchmark", *FAST, "--format", "json", *fill(args, inp)])
+    assert_rejected(outcome, fill(names, inp), before, snapshot([inp["dir"].parent]), words)
     assert "unsafe pickle" not in outcome.stderr
 
 
@@ -146,11 +137,11 @@ def test_labels_tell_same_named_checkpoints_apart(inp, tmp_path):
         (tmp_path / run).mkdir()
         shutil.copy(inp["ode.pt"], tmp_path / run / "best.pt")
     a, b = tmp_path / "a" / "best.pt", tmp_path / "b" / "best.pt"
-    r = run_cli(["benchmark", *_fill(IN, inp), "--model", a, "--model", b, *FAST,
+    r = run_cli(["benchmark", *fill(IN, inp), "--model", a, "--model", b, *FAST,
                  "--format", "json"])  # fmt: skip
     assert r.exit_code == 0, r.stderr
     assert [rec["model"] for rec in json.loads(r.stdout)["results"]] == ["a/best.pt", "b/best.pt"]
-    table = run_cli(["benchmark", *_fill(IN, inp), "--model", a, "--model", b, *FAST])
+    table = run_cli(["benchmark", *fill(IN, inp), "--model", a, "--model", b, *FAST])
     assert table.exit_code == 0, table.stderr
     rows = table.stdout.strip().splitlines()[2:]
     assert [row.split()[0] for row in rows] == ["a/best.pt", "b/best.pt"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from badinput import assert_rejected, run_cli, snapshot
+from badinput import assert_rejected, fill, run_cli, snapshot
 
 from neuralmd_core.data.prepare import prepare_from_md
 from neuralmd_core.data.store import write_systems
@@ -94,21 +94,12 @@ CASES = [
 ]  # fmt: skip
 
 
-def _fill(items: list[str], files: dict[str, Path]) -> list[str]:
-    out = []
-    for item in items:
-        for key, path in files.items():
-            item = item.replace("{" + key + "}", str(path))
-        out.append(item)
-    return out
-
-
 @pytest.mark.parametrize("case,args,names,words", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2(files, case, args, names, words):
     folder = files["dataset"].parent
     before = snapshot([folder])
-    outcome = run_cli(["info", *_fill(args, files)])
-    assert_rejected(outcome, _fill(names, files), before, snapshot([folder]), words)
+    outcome = run_cli(["info", *fill(args, files)])
+    assert_rejected(outcome, fill(names, files), before, snapshot([folder]), words)
     assert "unsafe pickle" not in outcome.stderr and "pydantic" not in outcome.stderr
 
 

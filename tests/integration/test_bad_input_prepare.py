@@ -15,7 +15,7 @@ from pathlib import Path
 
 import mdtraj as md
 import pytest
-from badinput import assert_rejected, run_cli, run_subprocess, snapshot
+from badinput import assert_rejected, fill, run_cli, run_subprocess, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +46,6 @@ def inp(t4l_seed0: Path, misato_dir: Path, tmp_path_factory) -> dict[str, Path]:
     (out / "subdir").mkdir()
     f["subdir"] = out / "subdir"
     return f
-
-
-def _fill(items, f: dict[str, Path]) -> list[str]:
-    out = []
-    for item in items:
-        for key, path in f.items():
-            item = item.replace("{" + key + "}", str(path))
-        out.append(item)
-    return out
 
 
 MD = ["{topology.pdb}", "{traj.xtc}", "--ligand", "{ligand.sdf}"]
@@ -109,8 +100,8 @@ CASES = [
 def test_bad_input_is_one_line_exit_2(inp, case, args, out, names, words):
     watched = [inp["traj.xtc"].parent, inp["out"].parent]
     before = snapshot(watched)
-    outcome = run_cli(["prepare", *_fill(args, inp), "-o", *_fill([out], inp)])
-    assert_rejected(outcome, _fill(names, inp), before, snapshot(watched), words)
+    outcome = run_cli(["prepare", *fill(args, inp), "-o", *fill([out], inp)])
+    assert_rejected(outcome, fill(names, inp), before, snapshot(watched), words)
 
 
 def test_output_checks_come_before_reading(inp, monkeypatch):
@@ -122,7 +113,7 @@ def test_output_checks_come_before_reading(inp, monkeypatch):
 
     monkeypatch.setattr(prepare.structure, "load_trajectory", forbidden)
     for out in (inp["subdir"], inp["subdir"] / "no" / "x.h5", inp["subdir"] / "x.txt"):
-        r = run_cli(["prepare", *_fill(MD, inp), "-o", out])
+        r = run_cli(["prepare", *fill(MD, inp), "-o", out])
         assert r.exit_code == 2 and str(out) in r.stderr, r.stderr
 
 
@@ -137,7 +128,7 @@ def test_c_library_chatter_is_silenced(inp, name):
 
 def test_progress_bar_and_quiet_and_permissions(inp, tmp_path, monkeypatch):
     """A bar on stderr when forced on (as on a terminal), none with -q; files are 0644."""
-    args = ["prepare", *_fill(MD, inp), "--stride", "20"]
+    args = ["prepare", *fill(MD, inp), "--stride", "20"]
     old = os.umask(0o022)
     try:
         monkeypatch.setenv("NEURALMD_PROGRESS", "1")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from badinput import assert_rejected, run_cli, run_subprocess, snapshot
+from badinput import assert_rejected, fill, run_cli, run_subprocess, snapshot
 
 from neuralmd_core.data.prepare import prepare_from_md
 from neuralmd_core.data.store import write_systems
@@ -61,15 +61,6 @@ def inp(t4l_seed0: Path, misato_dir: Path, tmp_path_factory) -> dict[str, Path]:
     f["busy"].mkdir()
     (f["busy"] / "notes.txt").write_text("someone's files")
     return f
-
-
-def _fill(items, f: dict[str, Path]) -> list[str]:
-    out = []
-    for item in items:
-        for key, path in sorted(f.items(), key=lambda kv: -len(kv[0])):
-            item = item.replace("{" + key + "}", str(path))
-        out.append(item)
-    return out
 
 
 S = ["--model", "static"]  # no optimisation: the cases fail before any work anyway
@@ -145,8 +136,8 @@ def test_bad_input_is_one_line_exit_2(inp, case, args, names, words):
         args = [*args, "-o", "{run}"]
     watched = [inp["data"].parent, inp["run"].parent]
     before = snapshot(watched)
-    outcome = run_cli(["train", *_fill(args, inp)])
-    assert_rejected(outcome, _fill(names, inp), before, snapshot(watched), words)
+    outcome = run_cli(["train", *fill(args, inp)])
+    assert_rejected(outcome, fill(names, inp), before, snapshot(watched), words)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -179,7 +170,7 @@ print(json.dumps([result.exit_code, "lightning" in sys.modules, "torch" in sys.m
 def test_inputs_are_checked_before_heavy_imports(inp, args):
     """A fresh process refuses these without importing torch or Lightning (seconds saved)."""
     proc = subprocess.run(
-        [sys.executable, "-c", CHECK_IMPORTS, *_fill(args, inp)],
+        [sys.executable, "-c", CHECK_IMPORTS, *fill(args, inp)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

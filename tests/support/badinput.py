@@ -61,9 +61,9 @@ def snapshot(paths: Iterable[Path]) -> dict[str, tuple]:
     state: dict[str, tuple] = {}
     for root in paths:
         root = Path(root)
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         if not root.exists():
             continue
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for f in files:
             st = f.stat()
             digest = hashlib.sha1(f.read_bytes()).hexdigest()
@@ -105,3 +105,13 @@ def assert_rejected(
     removed = sorted(set(before) - set(after))
     changed = sorted(k for k in before if k in after and before[k] != after[k])
     assert not (added or removed or changed), f"files touched: +{added} -{removed} ~{changed}"
+
+
+def fill(items: Sequence[str], files: dict[str, Path]) -> list[str]:
+    """Replace each ``{name}`` in ``items`` by the path ``files[name]`` (table cases name files)."""
+    out = []
+    for item in items:
+        for key, path in sorted(files.items(), key=lambda kv: -len(kv[0])):
+            item = item.replace("{" + key + "}", str(path))
+        out.append(item)
+    return out
