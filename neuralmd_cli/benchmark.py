@@ -18,6 +18,22 @@ from neuralmd_cli._output import (
 from neuralmd_core.errors import InputError
 
 FORMATS = ("table", "json", "csv")
+COMPILE_MODES = {"no": (False,), "yes": (True,), "both": (False, True)}
+#: what ``--format table`` shows (json and csv keep every field): record field → header
+TABLE_COLUMNS = {
+    "model": "model",
+    "method": "method",
+    "batch": "batch",
+    "compiled": "compiled",
+    "threads": "threads",
+    "fps": "fps",
+    "ns_per_day": "ns_per_day",
+    "evals_per_snapshot": "evals/snap",
+    "eval_ms": "eval_ms",
+    "peak_mem_MiB": "peak_MiB",
+    "speedup": "speedup",
+    "ensemble_speedup": "ens_speedup",
+}
 
 
 def _parse_batches(text: str) -> list[int]:
@@ -30,7 +46,17 @@ def _parse_batches(text: str) -> list[int]:
     return values
 
 
-def _check_options(snapshots: int, repeats: int, openmm_ps: float, fmt: str) -> None:
+def _check_options(
+    snapshots: int,
+    repeats: int,
+    openmm_ps: float,
+    fmt: str,
+    threads: int | None = None,
+    compile_mode: str = "no",
+    ensemble_snapshots: int = 0,
+    ensemble_refs: list[Path] | None = None,
+    ensemble_top: Path | None = None,
+) -> None:
     """Out-of-range options, refused before anything is read or imported."""
     if fmt not in FORMATS:
         raise InputError("--format", f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
@@ -40,6 +66,31 @@ def _check_options(snapshots: int, repeats: int, openmm_ps: float, fmt: str) -> 
         raise InputError("--repeats", f"must be at least 1 (got {repeats})")
     if not (math.isfinite(openmm_ps) and openmm_ps > 0):
         raise InputError("--openmm-ps", f"must be a positive number of ps (got {openmm_ps})")
+    if threads is not None and threads < 1:
+        raise InputError("--threads", f"must be at least 1 (got {threads})")
+    if compile_mode not in COMPILE_MODES:
+        raise InputError("--compile", f"unknown mode {compile_mode!r} (use no, yes or both)")
+    if ensemble_snapshots < 0:
+        raise InputError(
+            "--ensemble-snapshots", f"must be 0 (off) or more (got {ensemble_snapshots})"
+        )
+    if ensemble_top is not None and not ensemble_refs:
+        raise InputError("--ensemble-ref-top", "needs --ensemble-ref (the MD trajectories)")
+
+
+def _compact(value: object) -> object:
+    """A table cell: 4 significant digits, no exponent above 1000, yes/no for booleans."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return value
+
+
+def _table_rows(records: list[dict]) -> list[dict]:
+    """The :data:`TABLE_COLUMNS` that some record has (not ``None``), compactly formatted."""
+    shown = [k for k in TABLE_COLUMNS if any(r.get(k) is not None for r in records)]
+    return [{TABLE_COLUMNS[k]: _compact(r.get(k)) for k in shown} for r in records]
 
 
 def _openmm_files(system: Path | None, integrator: Path | None, state: Path | None):
@@ -86,6 +137,26 @@ def benchmark(
     openmm_ps: float = typer.Option(
         2.0, "--openmm-ps", help="Simulated time per OpenMM repeat, ps (> 0)."
     ),
+    threads: int = typer.Option(
+        None, "--threads", help="Torch threads of the rollouts (>= 1); default: automatic."
+    ),
+    compile_mode: str = typer.Option(
+        "no", "--compile", help="torch.compile the networks: no, yes or both (eager first)."
+    ),
+    ensemble_snapshots: int = typer.Option(
+        1000,
+        "--ensemble-snapshots",
+        help="Snapshots of the long rollout per batch size for the time to ensemble (0: off).",
+    ),
+    ensemble_ref: list[Path] = typer.Option(
+        None,
+        "--ensemble-ref",
+        help="MD trajectory of the same complex for the MD's time to ensemble (repeatable: "
+        "independent replicas, pooled).",
+    ),
+    ensemble_ref_top: Path = typer.Option(
+        None, "--ensemble-ref-top", help="Topology of the --ensemble-ref trajectories."
+    ),
     fmt: str = typer.Option("table", "--format", help="Output on stdout: table, json or csv."),
     quiet: bool = quiet_option(),
     verbose: int = verbose_option(),
@@ -94,14 +165,19 @@ def benchmark(
 
     FPS = predicted snapshots per wall second (a batch of B counts B x snapshots).
     With the OpenMM files: speedup = MD seconds per simulated ps / model seconds per ps.
+    Time to ensemble: snapshots until the pooled per-atom RMSF stays within 10 % of the run's.
     """
     setup_logging(verbose, quiet)
-    _check_options(snapshots, repeats, openmm_ps, fmt)
+    refs = list(ensemble_ref or [])
+    _check_options(snapshots, repeats, openmm_ps, fmt, threads, compile_mode,
+                   ensemble_snapshots, refs, ensemble_ref_top)  # fmt: skip
     batches = _parse_batches(batch)
     omm = _openmm_files(openmm_system, openmm_integrator, openmm_state)
+    refs, ref_top = _ensemble_files(refs, ensemble_ref_top)
 
     from neuralmd_core.data.prepare import system_from_pdb_sdf
     from neuralmd_core.dynamics.checkpoint import load_method
+    from neuralmd_core.evaluation._instrument import rollout_kwargs
     from neuralmd_core.evaluation.benchmark import (
         OpenMMInputs,
         load_openmm,
@@ -109,7 +185,11 @@ def benchmark(
         model_labels,
         run_benchmark,
     )
+    from neuralmd_core.evaluation.ensemble_time import load_md_reference
     from neuralmd_core.rollout_job import default_model_path, resolve_device
+
+    modes = COMPILE_MODES[compile_mode]
+    rollout_kwargs(any(modes), threads)  # options this rollout engine lacks, before any work
 
     openmm_inputs = OpenMMInputs(*omm) if omm else None
     if openmm_inputs is not None:
@@ -119,12 +199,23 @@ def benchmark(
     models = [(label, *load_method(p, map_location="cpu"))
               for label, p in zip(model_labels(paths), paths)]  # fmt: skip
     system = system_from_pdb_sdf(complex_pdb, ligand)[0]
+    md_ref = load_md_reference(refs, ref_top, system.lig_z) if refs else None
     records = run_benchmark(
         models, system, snapshots, batches, repeats, dev,
-        openmm_inputs, openmm_ps,
+        openmm_inputs, openmm_ps, modes, threads, ensemble_snapshots, md_ref,
     )  # fmt: skip
     meta = {"machine": machine_description(dev), "complex": str(complex_pdb), "ligand": str(ligand)}
-    echo_result(render(records, fmt, meta=meta if fmt == "json" else None))
+    if fmt == "table":
+        echo_result(render(_table_rows(records), fmt))
+    else:
+        echo_result(render(records, fmt, meta=meta if fmt == "json" else None))
+
+
+def _ensemble_files(refs: list[Path], top: Path | None) -> tuple[list[Path], Path | None]:
+    """The MD replicas and their topology, each an existing non-empty file."""
+    from neuralmd_core.io._files import check_file
+
+    return [check_file(p) for p in refs], (check_file(top) if top is not None else None)
 
 
 def register(app: typer.Typer) -> None:

@@ -92,6 +92,13 @@ def rollout(
     min_backbone_distance: float = typer.Option(
         1.5, "--min-backbone-distance", help="Guard: closest approach to a backbone atom, Å."
     ),
+    compile_mode: str = typer.Option(
+        "auto",
+        "--compile",
+        help="Run the network through torch.compile: yes, no, or auto "
+        "(only rollouts of >= 200,000 frames = samples x snapshots x complexes, which repay the "
+        "15-30 s of compilation).",
+    ),  # fmt: skip
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     fmt: str = typer.Option(
         "table", "--format", help="Status records on stdout: table | json | csv."
@@ -121,7 +128,7 @@ def rollout(
     opts = RolloutOptions(
         model=model, snapshots=snapshots, samples=samples, seed=seed, device=device,
         init_velocity=init_velocity, temperature_K=temperature, velocity_traj=velocity_traj,
-        velocity_top=velocity_top, force=force,
+        velocity_top=velocity_top, force=force, compile=compile_mode,
         guard=GuardOptions(max_displacement, max_bond_stretch, min_backbone_distance),
     )  # fmt: skip
     check_options(opts)

@@ -145,6 +145,7 @@ def predict(
     device: str | torch.device = "cpu",
     init_velocity: Sequence[np.ndarray | None] | None = None,
     progress: str | None = None,
+    compile: bool | str = "auto",
 ) -> list[np.ndarray]:
     """Roll out several complexes in one batched computation.
 
@@ -160,12 +161,17 @@ def predict(
             then estimates it from the history).
         progress: the label of a progress bar over the snapshots on stderr (drawn only where
             :func:`neuralmd_core.progress.enabled`), or ``None`` for none.
+        compile: run the network through ``torch.compile`` (``True``), not (``False``), or
+            ``"auto"``: only for rollouts long enough to repay the compilation
+            (:func:`should_compile`).
 
     Returns:
         One ``(K, S, N_i, 3)`` float64 array (Å) per complex.
     """
     batch = rollout_batch(method, systems, device, init_velocity)
-    out = run_batch_rollout(method, batch, n_snapshots, samples, seed, progress)
+    if compile == "auto":
+        compile = should_compile(samples * len(systems), n_snapshots)
+    out = run_batch_rollout(method, batch, n_snapshots, samples, seed, progress, bool(compile))
     out = out.to("cpu", torch.float64).numpy()
     splits = np.cumsum([0] + [s.num_atoms for s in systems])
     return [out[:, :, a:b] for a, b in zip(splits[:-1], splits[1:])]
@@ -196,6 +202,17 @@ def rollout_batch(
     return batch
 
 
+#: ``compile="auto"`` compiles a rollout of at least this many predicted frames (trajectories ×
+#: snapshots): compilation takes 15–30 s on 2 cores and then saves 30–50 % of the time (t4l,
+#: docs/performance.md), so it repays itself only from about a minute of eager rollout
+AUTO_COMPILE_FRAMES = 200_000
+
+
+def should_compile(trajectories: int, n_snapshots: int) -> bool:
+    """``compile="auto"``: whether a rollout is long enough for ``torch.compile`` to pay."""
+    return int(trajectories) * int(n_snapshots) >= AUTO_COMPILE_FRAMES
+
+
 #: on the CPU, a rollout of fewer atoms (samples × ligand atoms) than this runs on one thread:
 #: its tensors are so small that OpenMP's fork/join per op costs more than a second core gains
 #: (t4l, batch 1: 376 snapshots/s on one thread, 133 on two; batch 32: 895 against 390)
@@ -203,18 +220,33 @@ SINGLE_THREAD_ATOMS = 2048
 
 
 @contextmanager
-def cpu_threads(device: torch.device, atoms: int):
-    """Run the enclosed rollout on one CPU thread when it is small (``SINGLE_THREAD_ATOMS``);
-    otherwise, and on CUDA, with the threads torch already has (every core by default)."""
+def cpu_threads(device: torch.device, atoms: int, threads: int | None = None):
+    """Run the enclosed rollout on ``threads`` CPU threads; by default (``None``) on one thread
+    when it is small (``SINGLE_THREAD_ATOMS``), otherwise, and on CUDA, with the threads torch
+    already has (every core by default)."""
     previous = torch.get_num_threads()
-    small = device.type == "cpu" and atoms < SINGLE_THREAD_ATOMS
-    if small:
-        torch.set_num_threads(1)
+    if threads is None:
+        threads = 1 if device.type == "cpu" and atoms < SINGLE_THREAD_ATOMS else previous
+    torch.set_num_threads(int(threads))
     try:
         yield
     finally:
-        if small:
-            torch.set_num_threads(previous)
+        torch.set_num_threads(previous)
+
+
+@contextmanager
+def compiled_network(method: Method, enabled: bool):
+    """While enclosed, the method's network runs through ``torch.compile`` (``NetMethod``s;
+    others ignore it). Eager when compilation fails, with one warning."""
+    before = getattr(method, "compile_network", None)
+    object.__setattr__(method, "compile_network", bool(enabled))
+    try:
+        yield
+    finally:
+        if before is None:
+            del method.__dict__["compile_network"]
+        else:
+            object.__setattr__(method, "compile_network", before)
 
 
 def run_batch_rollout(
@@ -224,18 +256,24 @@ def run_batch_rollout(
     samples: int = 1,
     seed: int = 0,
     progress: str | None = None,
+    compile: bool = False,
+    threads: int | None = None,
 ) -> torch.Tensor:
     """The batched computation alone: ``(K, S, N_tot, 3)`` Å on the batch's device.
 
-    ``progress`` labels a bar over the snapshots (see :func:`snapshot_progress`), or ``None``.
+    ``progress`` labels a bar over the snapshots (see :func:`snapshot_progress`; with
+    ``compile`` it fills at the end), or ``None``. ``compile``: the network runs through
+    ``torch.compile`` (same results to float rounding; the first call compiles, tens of
+    seconds). ``threads``: CPU threads (``None``: see :func:`cpu_threads`).
     """
     device = batch[keys.LIG_POS].device
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     method = method.to(device).eval()
     atoms = int(samples) * int(batch[keys.LIG_POS].shape[1])
-    grad = torch.enable_grad() if _needs_grad(method) else torch.no_grad()
-    with grad, cpu_threads(device, atoms):
-        with snapshot_progress(method, batch, int(n_snapshots), progress):
+    grad = torch.enable_grad() if _needs_grad(method) else torch.inference_mode()
+    bar = None if compile else progress
+    with grad, cpu_threads(device, atoms, threads), compiled_network(method, compile):
+        with snapshot_progress(method, batch, int(n_snapshots), bar):
             out = method.rollout(batch, int(n_snapshots), samples=int(samples), generator=generator)
     return out.detach()
 

@@ -90,6 +90,7 @@ class RolloutOptions:
     guard: GuardOptions = field(default_factory=GuardOptions)
     force: bool = False
     progress: bool = True
+    compile: str = "auto"  # auto | yes | no
 
 
 def at_least_one(option: str, value: int) -> None:
@@ -108,6 +109,10 @@ def _check_guard(guard: GuardOptions) -> None:
     d = guard.min_backbone_distance_A
     if not (math.isfinite(d) and d > 0):
         raise InputError("--min-backbone-distance", f"must be a finite distance > 0 Å (got {d})")
+
+
+#: values of ``--compile``
+COMPILE_CHOICES = {"auto": "auto", "yes": True, "no": False}
 
 
 def _check_velocity_options(opts: RolloutOptions) -> None:
@@ -131,7 +136,7 @@ def check_options(opts: RolloutOptions) -> None:
     Raises:
         InputError: snapshots/samples below 1, a seed outside [0, 2^64), an unknown device or
             initial-velocity mode, a temperature that is not > 0 K, a guard threshold out of
-            range, or velocity files without ``from-traj``.
+            range, velocity files without ``from-traj``, or an unknown ``--compile``.
     """
     at_least_one("--snapshots", opts.snapshots)
     at_least_one("--samples", opts.samples)
@@ -141,6 +146,8 @@ def check_options(opts: RolloutOptions) -> None:
         resolve_device(opts.device)
     _check_velocity_options(opts)
     _check_guard(opts.guard)
+    if opts.compile not in COMPILE_CHOICES:
+        raise InputError("--compile", f"unknown value {opts.compile!r} (use auto, yes or no)")
 
 
 def check_request(req: RolloutRequest) -> None:

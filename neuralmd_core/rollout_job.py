@@ -23,6 +23,7 @@ import torch
 from neuralmd_core.errors import InputError
 from neuralmd_core.rollout import check_trajectory, predict, thermal_velocity
 from neuralmd_core.rollout_inputs import (  # noqa: F401 (some re-exported)
+    COMPILE_CHOICES,
     RolloutOptions,
     RolloutRequest,
     at_least_one,
@@ -147,7 +148,8 @@ def _roll(requests: list[RolloutRequest], opts: RolloutOptions, chunk: int) -> l
         part = loaded[start : start + chunk]
         label = "rollout" if len(loaded) <= chunk else f"rollout {start + 1}-{start + len(part)}"
         preds = predict(method, [x.system for x in part], opts.snapshots, opts.samples, opts.seed,
-                        device, [x.velocity for x in part], label if opts.progress else None)  # fmt: skip
+                        device, [x.velocity for x in part], label if opts.progress else None,
+                        COMPILE_CHOICES[opts.compile])  # fmt: skip
         for item, pred in zip(part, preds):
             records += _write_outputs(item, opts, pred, interval, meta)
     return records

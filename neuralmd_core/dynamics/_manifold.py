@@ -112,12 +112,26 @@ class Manifold:
         """Q = 6 + T_max generalized coordinates per system."""
         return 6 + self.axes.shape[1]
 
+    @property
+    def dense(self) -> bool:
+        """No padding: every system has N_max atoms, in order (then pad/unpad are reshapes)."""
+        if "_dense" not in self.__dict__:
+            flat = self.index.reshape(-1)
+            self.__dict__["_dense"] = bool(self.mask.all()) and torch.equal(
+                flat, torch.arange(self.num_atoms, device=flat.device)
+            )
+        return self.__dict__["_dense"]
+
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """Flat ``(N_tot, 3)`` → padded ``(S, N_max, 3)`` (zeros where padded)."""
+        if self.dense:
+            return x.reshape(self.index.shape[0], self.index.shape[1], 3)
         return x[self.index] * self.mask.unsqueeze(-1).to(x.dtype)
 
     def unpad(self, xp: torch.Tensor) -> torch.Tensor:
         """Padded ``(S, N_max, 3)`` → flat ``(N_tot, 3)``."""
+        if self.dense:
+            return xp.reshape(self.num_atoms, 3)
         out = xp.new_zeros((self.num_atoms, 3))
         return out.index_put((self.index[self.mask],), xp[self.mask])
 

@@ -29,6 +29,7 @@ from neuralmd_core.dynamics._common import check_window, positions
 from neuralmd_core.dynamics._net import Context, NetMethod
 from neuralmd_core.dynamics.base import MethodOptions
 from neuralmd_core.dynamics.gnn_md import pair_inputs
+from neuralmd_core.models.neighbors import ROLLOUT_SKIN_A
 
 _NUM_FREQ = 4
 SIGMA_EMBED_DIM = 1 + 2 * _NUM_FREQ
@@ -199,7 +200,7 @@ class DenoisingLD(NetMethod):
         hist = positions(batch)
         n_atoms = hist.shape[1]
         with torch.no_grad():
-            ctx = self.context(batch).replicate(samples)
+            ctx = self.context(batch, skin=ROLLOUT_SKIN_A).replicate(samples)
             x = hist[-1].repeat(samples, 1)
             out = []
             for _ in range(n_snapshots):

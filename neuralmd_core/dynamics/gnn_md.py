@@ -21,6 +21,7 @@ from neuralmd_core.dynamics._common import (
 )
 from neuralmd_core.dynamics._net import Context, NetMethod
 from neuralmd_core.dynamics.base import MethodOptions
+from neuralmd_core.models.neighbors import ROLLOUT_SKIN_A
 
 
 class GNNMDOptions(MethodOptions):
@@ -80,7 +81,7 @@ class GNNMD(NetMethod):
         """``(K, S, N_tot, 3)`` Å, autoregressive; deterministic."""
         hist = positions(batch)
         with torch.no_grad():
-            ctx = self.context(batch)
+            ctx = self.context(batch, skin=ROLLOUT_SKIN_A)
             x = hist[-1]
             prev = hist[-2] if hist.shape[0] > 1 else x
             if batch.get(INIT_VELOCITY) is not None:

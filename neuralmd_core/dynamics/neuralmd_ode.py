@@ -32,6 +32,7 @@ from neuralmd_core.dynamics._integrators import integrate_newton
 from neuralmd_core.dynamics._net import Context, NetMethod, VelocityInit
 from neuralmd_core.dynamics.base import MethodOptions
 from neuralmd_core.models import ligand_net
+from neuralmd_core.models.neighbors import ROLLOUT_SKIN_A
 
 
 class NeuralMDODEOptions(MethodOptions):
@@ -117,7 +118,7 @@ class NeuralMDODE(NetMethod):
 
     def predict(self, batch: Mapping[str, Any], history: torch.Tensor, n: int) -> torch.Tensor:
         """Predict ``n`` snapshots after ``history (H, N, 3)`` → ``(n, N, 3)`` Å (differentiable)."""
-        ctx = self.context(batch)
+        ctx = self.context(batch, skin=0.0 if self.training else ROLLOUT_SKIN_A)
         if self.options.rollout_velocity == "carry":
             x0 = history[-1]
             return self._solve(ctx, x0, self.v_init(ctx, x0, history_velocity(batch, history)), n)

@@ -7,6 +7,10 @@ no frame is counted twice.
 
 speedup = (MD wall seconds per simulated ps) / (model wall seconds per simulated ps), where the
 model covers one snapshot interval (the interval of its training data) per predicted snapshot.
+
+Each record also holds what one extra, instrumented rollout of the same batch measured (network
+evaluations, their share of the wall time, peak memory, threads; :mod:`._instrument`) and the
+time to ensemble of a long rollout (:mod:`.ensemble_time`), against MD replicas when given.
 """
 
 from __future__ import annotations
@@ -20,10 +24,24 @@ from pathlib import Path
 
 import torch
 
+from neuralmd_core import keys
+from neuralmd_core import rollout as engine
 from neuralmd_core.data.system import BindingSystem
 from neuralmd_core.dynamics.base import Method
 from neuralmd_core.errors import InputError
-from neuralmd_core.rollout import rollout_batch, run_batch_rollout
+from neuralmd_core.evaluation._instrument import (
+    evals_per_snapshot,
+    instrumented_rollout,
+    rollout_kwargs,
+    sync,
+)
+from neuralmd_core.evaluation.ensemble_time import (
+    DEFAULT_TOL,
+    MDReference,
+    convergence_snapshots,
+    finite_prefix,
+)
+from neuralmd_core.rollout import rollout_batch
 
 
 def model_labels(paths: Sequence[str | Path]) -> list[str]:
@@ -48,21 +66,16 @@ def model_labels(paths: Sequence[str | Path]) -> list[str]:
     return out
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device: torch.device, repeats: int) -> list[float]:
-    fn()  # warm-up (allocations, lazy init, CUDA kernels)
+def _timed(fn, device: torch.device, repeats: int) -> tuple[float, list[float]]:
+    """Wall seconds of a warm-up call (allocations, lazy init, compilation) and of each repeat."""
     times = []
-    for _ in range(repeats):
-        _sync(device)
+    for _ in range(repeats + 1):
+        sync(device)
         t0 = time.perf_counter()
         fn()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - t0)
-    return times
+    return times[0], times[1:]
 
 
 def time_model(
@@ -73,28 +86,83 @@ def time_model(
     repeats: int,
     device: torch.device,
     snapshot_interval_ps: float,
+    compile: bool = False,
+    threads: int | None = None,
 ) -> dict:
-    """Time ``batch`` rollouts of ``system`` in one batched computation.
+    """Time ``batch`` rollouts of ``system`` in one batched computation, then profile one more.
+
+    Args:
+        method, system: what is rolled out: ``batch`` samples of the complex (one protein
+            encoding, as ``neuralmd rollout --samples B``).
+        snapshots: predicted snapshots per rollout.
+        batch: trajectories per rollout (B).
+        repeats: timed rollouts after one warm-up.
+        device: torch device.
+        snapshot_interval_ps: simulated ps per predicted snapshot.
+        compile: run the networks through ``torch.compile`` (``run_batch_rollout(compile=)``).
+        threads: torch threads of the rollout, or ``None`` for the engine's automatic choice.
 
     Returns:
         A record with ``fps`` (median), ``fps_min``, ``fps_max``, ``batch``, ``snapshots``,
-        ``device``, ``wall_s`` (median), ``model_s_per_ps`` (wall seconds per simulated ps of
-        one trajectory, i.e. median wall / (batch × snapshots × interval)).
+        ``device``, ``compiled``, ``threads``, ``wall_s`` (median), ``model_s_per_ps`` (wall
+        seconds per simulated ps of one trajectory, i.e. median wall / (batch × snapshots ×
+        interval)), ``ns_per_day`` (simulated ns per wall day, summed over the batch),
+        ``compile_s`` (warm-up wall − median wall when compiled, else 0), and from one more
+        rollout (:func:`._instrument.instrumented_rollout`) ``evals_per_snapshot``,
+        ``eval_ms``, ``eval_share``, ``peak_mem_MiB`` and ``mem_kind``.
     """
-    data = rollout_batch(method, [system] * batch, device)  # collated once, outside the timing
-    times = _timed(lambda: run_batch_rollout(method, data, snapshots), device, repeats)
+    kwargs = rollout_kwargs(compile, threads, samples=batch)
+    data = rollout_batch(method, [system], device)  # collated once, outside the timing
+    warm, times = _timed(
+        lambda: engine.run_batch_rollout(method, data, snapshots, **kwargs), device, repeats
+    )
     frames = batch * snapshots
     median = statistics.median(times)
-    return {
-        "fps": frames / median,
-        "fps_min": frames / max(times),
-        "fps_max": frames / min(times),
-        "batch": batch,
-        "snapshots": snapshots,
-        "device": str(device),
-        "wall_s": median,
-        "model_s_per_ps": median / (frames * snapshot_interval_ps),
-    }
+    per_ps = median / (frames * snapshot_interval_ps)
+    rec = {"batch": batch, "compiled": bool(compile), "threads": None}
+    rec.update(
+        fps=frames / median,
+        fps_min=frames / max(times),
+        fps_max=frames / min(times),
+        snapshots=snapshots,
+        device=str(device),
+        wall_s=median,
+        model_s_per_ps=per_ps,
+        ns_per_day=86400.0 / per_ps / 1000.0,
+        compile_s=max(0.0, warm - median) if compile else 0.0,
+        evals_per_snapshot=evals_per_snapshot(method, data),
+    )
+    atoms = batch * int(data[keys.LIG_POS].shape[1])
+    rec.update(instrumented_rollout(method, data, snapshots, kwargs, atoms))
+    return rec
+
+
+def model_ensemble(
+    method: Method,
+    system: BindingSystem,
+    batch: int,
+    device: torch.device,
+    snapshots: int,
+    threads: int | None = None,
+    tol: float = DEFAULT_TOL,
+) -> dict:
+    """Time to ensemble of one long rollout of ``batch`` trajectories (pooled, K = B).
+
+    Args:
+        method, system, batch, device, threads: as in :func:`time_model` (eager).
+        snapshots: length of the long rollout (S).
+        tol: relative RMSF tolerance of :func:`.ensemble_time.convergence_snapshots`.
+
+    Returns:
+        ``ensemble_length`` (S, or the leading snapshots where every trajectory is finite) and
+        ``ensemble_snapshots`` (n*, ``None`` when fewer than 2 finite snapshots).
+    """
+    data = rollout_batch(method, [system], device)
+    kwargs = rollout_kwargs(False, threads, samples=batch)
+    out = engine.run_batch_rollout(method, data, snapshots, **kwargs)
+    pos = finite_prefix(out.to("cpu", torch.float64).numpy())  # (B, S, N, 3)
+    n_star = convergence_snapshots(pos, tol) if pos.shape[1] >= 2 else None
+    return {"ensemble_length": int(pos.shape[1]), "ensemble_snapshots": n_star}
 
 
 @dataclass
@@ -203,37 +271,88 @@ def run_benchmark(
     device: torch.device,
     openmm_inputs: OpenMMInputs | None = None,
     openmm_ps: float = 2.0,
+    compile_modes: Sequence[bool] = (False,),
+    threads: int | None = None,
+    ensemble_snapshots: int = 0,
+    md_reference: MDReference | None = None,
 ) -> list[dict]:
-    """Benchmark each model at each batch size; add the OpenMM comparison when given.
+    """Benchmark each model at each batch size (and compile mode); add the comparisons given.
 
     Args:
         models: (label, method, checkpoint meta) triples.
         system: the complex (single-frame history).
         snapshots: predicted snapshots per trajectory.
         batches: batch sizes B.
-        repeats: timed repeats per (model, batch).
+        repeats: timed repeats per (model, batch, mode).
         device: torch device for the models.
         openmm_inputs: serialized OpenMM files of the same complex, or ``None``.
         openmm_ps: simulated ps per OpenMM repeat.
+        compile_modes: ``torch.compile`` off/on, one record per mode in this order.
+        threads: torch threads of the rollouts, or ``None`` for the automatic choice.
+        ensemble_snapshots: length of the long rollout of the time to ensemble (0: none).
+        md_reference: pooled MD replicas for the MD's time to ensemble, or ``None``.
 
     Returns:
-        One record per (model, batch): ``model``, ``method``, ``fps``, ``fps_min``, ``fps_max``,
-        ``batch``, ``snapshots``, ``device``, ``snapshot_interval_ps``, ``model_s_per_ps`` and,
-        with OpenMM, ``md_s_per_ps`` and ``speedup``.
+        One record per (model, batch, mode): ``model``, ``method``, the fields of
+        :func:`time_model`, ``snapshot_interval_ps``; with OpenMM ``md_s_per_ps`` ...
+        and ``speedup``; with ``ensemble_snapshots`` the fields of :func:`model_ensemble` and
+        ``ensemble_wall_s``; with ``md_reference`` the ``md_ensemble_*`` fields (see
+        :func:`_md_ensemble`) and, when both walls are known, ``ensemble_speedup``.
     """
     md = time_openmm(openmm_inputs, openmm_ps, repeats, str(device)) if openmm_inputs else None
+    md_ens = _md_ensemble(md_reference, md)
     records = []
     for label, method, meta in models:
         interval = float(meta.get("snapshot_interval_ps", 1.0))
         for b in batches:
-            rec = {"model": label, "method": meta.get("method", method.name)}
-            rec.update(time_model(method, system, snapshots, b, repeats, device, interval))
-            rec["snapshot_interval_ps"] = interval
-            if md is not None:
-                rec.update(md)
-                rec["speedup"] = md["md_s_per_ps"] / rec["model_s_per_ps"]
-            records.append(rec)
+            ens = None
+            if ensemble_snapshots > 0:
+                ens = model_ensemble(method, system, b, device, ensemble_snapshots, threads)
+            for mode in compile_modes:
+                rec = {"model": label, "method": meta.get("method", method.name)}
+                rec.update(time_model(method, system, snapshots, b, repeats, device, interval,
+                                      compile=mode, threads=threads))  # fmt: skip
+                rec["snapshot_interval_ps"] = interval
+                if md is not None:
+                    rec.update(md)
+                    rec["speedup"] = md["md_s_per_ps"] / rec["model_s_per_ps"]
+                records.append(_with_ensemble(rec, ens, md_ens))
     return records
+
+
+def _md_ensemble(ref: MDReference | None, md: dict | None) -> dict | None:
+    """The MD's time to ensemble: ``md_ensemble_snapshots`` (n*, frames), ``_length`` (frames
+    per replica), ``_replicas`` (K), ``md_frame_interval_ps`` and, with the OpenMM timing,
+    ``md_ensemble_wall_s`` = K × n* × interval × md_s_per_ps."""
+    if ref is None:
+        return None
+    out = {
+        "md_ensemble_snapshots": ref.snapshots,
+        "md_ensemble_length": ref.length,
+        "md_ensemble_replicas": ref.replicas,
+        "md_frame_interval_ps": ref.interval_ps,
+    }
+    if md is not None:
+        out["md_ensemble_wall_s"] = (
+            ref.replicas * ref.snapshots * ref.interval_ps * md["md_s_per_ps"]
+        )
+    return out
+
+
+def _with_ensemble(rec: dict, ens: dict | None, md_ens: dict | None) -> dict:
+    """``rec`` with the time-to-ensemble fields: the model's wall is n* × median wall per
+    snapshot of this batch; ``ensemble_speedup`` = MD ensemble wall / model ensemble wall."""
+    if ens is not None:
+        rec.update(ens)
+        n_star = ens["ensemble_snapshots"]
+        per_snapshot = rec["wall_s"] / rec["snapshots"]
+        rec["ensemble_wall_s"] = None if n_star is None else n_star * per_snapshot
+    if md_ens is not None:
+        rec.update(md_ens)
+    wall, md_wall = rec.get("ensemble_wall_s"), rec.get("md_ensemble_wall_s")
+    if wall and md_wall is not None:
+        rec["ensemble_speedup"] = md_wall / wall
+    return rec
 
 
 def machine_description(device: torch.device) -> dict:

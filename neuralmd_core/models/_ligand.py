@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from neuralmd_core.models._layers import FrameMLP, GatedVectorOutput, mlp, scatter_sum, xavier_init
 from neuralmd_core.models.frames import edge_frames, scalarize
+from neuralmd_core.models.neighbors import Edges
 from neuralmd_core.models.radial import (
     PAPER_MAX_NEIGHBORS,
     ExpNormalSmearing,
@@ -20,8 +21,16 @@ from neuralmd_core.models.radial import (
 )
 
 
-def system_centroids(pos: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-    """Per-atom copy of its system's centroid: ``pos (N,3)``, ``batch (N,)`` → ``(N,3)`` Å."""
+def system_centroids(
+    pos: torch.Tensor, batch: torch.Tensor, weight: torch.Tensor | None = None, size: int = 0
+) -> torch.Tensor:
+    """Per-atom copy of its system's centroid: ``pos (N,3)``, ``batch (N,)`` → ``(N,3)`` Å.
+
+    ``weight (N,)`` = 1 / atoms of each atom's system and ``size`` = B, when known, spare the
+    count (and its host synchronisation).
+    """
+    if weight is not None:
+        return scatter_sum(pos * weight[:, None], batch, size)[batch]
     size = int(batch.max()) + 1 if batch.numel() else 0
     total = scatter_sum(pos, batch, size)
     count = torch.bincount(batch, minlength=size).clamp(min=1).to(pos.dtype)
@@ -125,13 +134,21 @@ class LigandNet(nn.Module):
         batch: torch.Tensor,
         vec_in: torch.Tensor | None = None,
         scalar_in: torch.Tensor | None = None,
+        edges: Edges | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Final node features: ``s (N,H)`` invariant and ``V (N,3,H)`` equivariant."""
-        self._check(z, vec_in, scalar_in)
+        """Final node features: ``s (N,H)`` invariant and ``V (N,3,H)`` equivariant.
+
+        ``edges``: a neighbour list's candidate edges (``models.neighbors``; inputs already
+        checked); ``None`` builds the radius graph and checks the inputs.
+        """
         n = pos.shape[0]
-        src, dst = radius_graph(
-            pos, batch, self.cutoff, self.max_neighbors, truncate=self.paper_compat
-        )
+        if edges is None:
+            self._check(z, vec_in, scalar_in)
+            src, dst = radius_graph(
+                pos, batch, self.cutoff, self.max_neighbors, truncate=self.paper_compat
+            )
+        else:
+            src, dst = edges.ligand
         vec = pos[src] - pos[dst]
         d = safe_norm(vec)
         rhat = smooth_normalize(vec, 1e-6)
@@ -147,7 +164,12 @@ class LigandNet(nn.Module):
             s = s + self.scalar_in(scalar_in)
         sv = rhat.unsqueeze(-1) * (g * F.silu(self.node_vec(s))[src]).unsqueeze(1)
         big_s = scatter_sum(sv, dst, n) + v0
-        ref = torch.zeros_like(pos) if self.paper_compat else system_centroids(pos, batch)
+        if self.paper_compat:
+            ref = torch.zeros_like(pos)
+        elif edges is not None:
+            ref = system_centroids(pos, batch, edges.centroid_weight, edges.num_systems)
+        else:
+            ref = system_centroids(pos, batch)
         frames = edge_frames(pos, ref, src, dst, 1e-6 if self.paper_compat else self.frame_eps)
         q = scalarize(frames, torch.cat([big_s[src], big_s[dst]], -1))
         sigma = self.frame_mlp(q)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from neuralmd_core.models._layers import FrameMLP, mlp, scatter_sum
+from neuralmd_core.models._layers import FrameMLP, frame_mlps, mlp, scatter_sum
 from neuralmd_core.models.frames import backbone_frames, residue_frames, scalarize
 from neuralmd_core.models.radial import (
     ExpNormalSmearing,
@@ -159,20 +159,21 @@ class ComplexLayer(nn.Module):
     def forward(self, pos, s, u, c, protein: ProteinContext, edges: torch.Tensor):
         """``pos (N,3)``, ``s (N,H)``, ``u (N,3,H)``, ``c (N,H)``; edges (residue, atom)."""
         res, atom = edges
-        vec = pos[atom] - protein.ca[res]
+        h, ca, frames = protein.h[res], protein.ca[res], protein.frames[res]
+        vec = pos[atom] - ca
         d = safe_norm(vec)
         dhat = smooth_normalize(vec, 1e-6)
-        x = s[atom] + protein.h[res]
+        x = s[atom] + h
         if self.paper_compat:
-            kappa = torch.einsum("ekd,ek->ed", protein.frames[res], dhat)  # G_rᵀ d̂ (the bug)
+            kappa = torch.einsum("ekd,ek->ed", frames, dhat)  # G_rᵀ d̂ (the bug)
             env = torch.ones_like(d).unsqueeze(-1)
         else:
             x = x + self.dist(self.rbf(d))
-            kappa = torch.einsum("ekd,ed->ek", protein.frames[res], dhat)  # G_r d̂
+            kappa = (frames @ dhat.unsqueeze(-1)).squeeze(-1)  # G_r d̂
             env = cosine_cutoff(d, self.cutoff).unsqueeze(-1)
         m = self.msg(x)
         q = kappa.unsqueeze(-1) * m.unsqueeze(1)  # (E, 3, H)
-        w1, w2, w3 = (env * f(q) for f in (self.w1, self.w2, self.w3))
+        w1, w2, w3 = (env * w for w in frame_mlps(q, (self.w1, self.w2, self.w3)))
         n = pos.shape[0]
         du = u[atom] * w1.unsqueeze(1) + dhat.unsqueeze(-1) * w2.unsqueeze(1)
         return u + scatter_sum(du, atom, n), c + scatter_sum(w3, atom, n)

@@ -16,6 +16,7 @@ from torch import nn
 from neuralmd_core.models._layers import GatedVectorOutput, PaperVectorMLP, scatter_sum, xavier_init
 from neuralmd_core.models._ligand import LigandNet
 from neuralmd_core.models._protein import ComplexLayer, ProteinContext, ProteinNet, complex_edges
+from neuralmd_core.models.neighbors import ROLLOUT_SKIN_A, Edges, NeighborList
 from neuralmd_core.models.radial import PAPER_MAX_NEIGHBORS
 
 
@@ -132,22 +133,32 @@ class BindingNet(nn.Module):
         """
         return self.protein(backbone, res_type, res_batch)
 
-    def _complex(self, pos, z, lig_batch, protein, vec_in, scalar_in):
+    def neighbor_list(
+        self, lig_batch: torch.Tensor, protein: ProteinContext, skin: float = ROLLOUT_SKIN_A
+    ) -> NeighborList | None:
+        """A Verlet list for repeated evaluations of these systems (``models.neighbors``), or
+        ``None`` where candidate edges would change the output (``paper_compat``, or a
+        ``max_neighbors`` cap): the caller then passes no ``edges``."""
+        if self.options.paper_compat or self.max_neighbors is not None:
+            return None
+        return NeighborList(self.options.cutoff, skin, lig_batch, protein)
+
+    def _complex(self, pos, z, lig_batch, protein, vec_in, scalar_in, nbrs: Edges | None = None):
         """Ligand features and complex-layer output: ``s (N,H)``, ``V``/``U (N,3,H)``, ``c (N,H)``."""
-        s, v = self.ligand.features(pos, z, lig_batch, vec_in, scalar_in)
+        s, v = self.ligand.features(pos, z, lig_batch, vec_in, scalar_in, nbrs)
         u = torch.zeros_like(v)
         c = torch.zeros_like(s)
-        if self.complex_layers:
+        if not self.complex_layers:
+            return s, v, u, c
+        if nbrs is None:
             edges = complex_edges(
-                pos,
-                lig_batch,
-                protein,
-                self.options.cutoff,
-                self.max_neighbors,
+                pos, lig_batch, protein, self.options.cutoff, self.max_neighbors,
                 self.options.paper_compat,
-            )
-            for layer in self.complex_layers:
-                u, c = layer(pos, s, u, c, protein, edges)
+            )  # fmt: skip
+        else:
+            edges = nbrs.complex
+        for layer in self.complex_layers:
+            u, c = layer(pos, s, u, c, protein, edges)
         return s, v, u, c
 
     def forward(
@@ -158,6 +169,7 @@ class BindingNet(nn.Module):
         protein: ProteinContext,
         vec_in: torch.Tensor | None = None,
         scalar_in: torch.Tensor | None = None,
+        edges: Edges | None = None,
     ) -> torch.Tensor:
         """Per-atom force-like vector.
 
@@ -168,12 +180,14 @@ class BindingNet(nn.Module):
             protein: from :meth:`encode_protein` (same systems as ``lig_batch``).
             vec_in: optional equivariant input ``(N, 3)`` (needs ``vec_in=True`` at build).
             scalar_in: optional invariant input ``(N, S)`` (needs ``scalar_in_dim = S``).
+            edges: candidate edges of a :meth:`neighbor_list` (same output, no graph building);
+                ``None`` builds the radius graphs.
 
         Returns:
             ``(N, 3)`` = internal (ligand) + external (complex) vector, in the unit the training
             target gives it (e.g. Å per snapshot interval² times amu for a force).
         """
-        s, v, u, c = self._complex(pos, z, lig_batch, protein, vec_in, scalar_in)
+        s, v, u, c = self._complex(pos, z, lig_batch, protein, vec_in, scalar_in, edges)
         internal = self.ligand.out(s, v)[1]
         if self.paper_out is not None:
             return internal + self.paper_out(u)
@@ -186,18 +200,20 @@ class BindingNet(nn.Module):
         lig_batch: torch.Tensor,
         protein: ProteinContext,
         num_systems: int,
+        edges: Edges | None = None,
     ) -> torch.Tensor:
         """Per-system invariant scalar (an energy for VerletMD), twice differentiable in ``pos``.
 
         Args:
             pos: ``(N, 3)`` Å; z, lig_batch, protein as in :meth:`forward`.
             num_systems: B.
+            edges: as in :meth:`forward`.
 
         Returns:
             ``(B,)`` sum over each system's atoms of the invariant per-atom output (unit of the
             training label, e.g. kcal/mol).
         """
-        s, v, u, c = self._complex(pos, z, lig_batch, protein, None, None)
+        s, v, u, c = self._complex(pos, z, lig_batch, protein, None, None, edges)
         o_lig = self.ligand.out(s, v)[0]
         o_cpx = self.out(s + c, u)[0]
         return scatter_sum(o_lig + o_cpx, lig_batch, num_systems)

@@ -26,7 +26,8 @@ except ImportError:  # the optional extra
     openmm = None
 
 needs_openmm = pytest.mark.skipif(openmm is None, reason="OpenMM not installed")
-FAST = ["--snapshots", "2", "--repeats", "1", "--batch", "1", "--device", "cpu"]
+FAST = ["--snapshots", "2", "--repeats", "1", "--batch", "1", "--device", "cpu",
+        "--ensemble-snapshots", "0"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,14 @@ def inp(t4l_seed0: Path, tmp_path_factory, make_ckpt) -> dict[str, Path]:
                  "openmm_state.xml", "traj.xtc"):  # fmt: skip
         f[name] = d / name
         shutil.copy(t4l_seed0 / name, f[name])
+    for name in ("traj.xtc", "topology.pdb"):  # another complex: a ligand of 39 heavy atoms
+        f["11gs_" + name] = d / ("11gs_" + name)
+        shutil.copy(t4l_seed0.parents[1] / "11gs" / "seed0" / name, f["11gs_" + name])
+    lines = (t4l_seed0 / "topology.pdb").read_text().splitlines(keepends=True)
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("HETATM") and " TMP " in ln)
+    lines[first] = lines[first][:76] + " N" + lines[first][78:]  # its first carbon made nitrogen
+    f["n_topology.pdb"] = d / "n_topology.pdb"
+    f["n_topology.pdb"].write_text("".join(lines))
     ckpt = f["ode.pt"] = make_ckpt(d / "ode.pt")
     raw = torch.load(ckpt, weights_only=True)
     for name, content in {
@@ -102,6 +111,23 @@ CASES = [
     ("device cuda:99", [*IN, *M, "--device", "cuda:99"], ["--device"], ["cuda:99"]),
     ("openmm ps 0", [*IN, *M, "--openmm-ps", "0"], ["--openmm-ps"], ["positive"]),
     ("format xml", [*IN, *M, "--format", "xml"], ["--format"], ["xml"]),
+    ("threads 0", [*IN, *M, "--threads", "0"], ["--threads"], ["at least 1"]),
+    ("threads not a number", [*IN, *M, "--threads", "two"], ["--threads"], []),
+    ("compile maybe", [*IN, *M, "--compile", "maybe"], ["--compile"], ["maybe"]),
+    ("ensemble snapshots -1", [*IN, *M, "--ensemble-snapshots", "-1"], ["--ensemble-snapshots"],
+     []),
+    ("ensemble top alone", [*IN, *M, "--ensemble-ref-top", "{topology.pdb}"],
+     ["--ensemble-ref-top"], ["--ensemble-ref"]),
+    ("ensemble ref missing", [*IN, *M, "--ensemble-ref", "{dir}/none.xtc", "--ensemble-ref-top",
+     "{topology.pdb}"], ["none.xtc"], ["not found"]),
+    ("ensemble top missing", [*IN, *M, "--ensemble-ref", "{traj.xtc}", "--ensemble-ref-top",
+     "{dir}/none.pdb"], ["none.pdb"], ["not found"]),
+    ("ensemble ref other ligand", [*IN, *M, "--ensemble-ref", "{11gs_traj.xtc}",
+     "--ensemble-ref-top", "{11gs_topology.pdb}"], ["{11gs_traj.xtc}"], ["39 heavy atoms"]),
+    ("ensemble ref other element", [*IN, *M, "--ensemble-ref", "{traj.xtc}",
+     "--ensemble-ref-top", "{n_topology.pdb}"], ["{traj.xtc}"], ["element sequence"]),
+    ("second ensemble ref bad", [*IN, *M, "--ensemble-ref", "{traj.xtc}", "--ensemble-ref",
+     "{11gs_traj.xtc}", "--ensemble-ref-top", "{topology.pdb}"], ["{11gs_traj.xtc}"], []),
     ("openmm one file", [*IN, *M, *OMM[:2]], ["--openmm"], ["together"]),
     ("openmm missing", [*IN, *M, *OMM[:4], "--openmm-state", "{dir}/s.xml"], ["s.xml"],
      ["not found"]),

@@ -167,6 +167,7 @@ CASES: dict[str, Case] = {
     "snapshots -5": lambda c: (c.base(**{"--snapshots": -5}), ["--snapshots"], ["at least 1"]),
     "samples 0": lambda c: (c.base(**{"--samples": 0}), ["--samples"], ["at least 1"]),
     "seed -1": lambda c: (c.base(**{"--seed": -1}), ["--seed"], []),
+    "compile maybe": lambda c: (c.base(**{"--compile": "maybe"}), ["--compile"], ["auto, yes or no"]),
     "device tpu": lambda c: (c.base(**{"--device": "tpu"}), ["--device", "tpu"], ["unknown"]),
     "device cuda:abc": lambda c: (c.base(**{"--device": "cuda:abc"}), ["--device", "cuda:abc"],
                                   []),
