@@ -100,7 +100,7 @@ def main() -> None:
     ops = sum(e.count for e in events if e.key.startswith("aten::")) / n
     total = sum(e.self_cpu_time_total for e in events) / n / 1e3
     print(f"# {Path(a.ligand).parent.name or a.ligand}, {system.num_atoms} atoms, {a.batch} samples,"
-          f" compile={a.compile}, threads={torch.get_num_threads()}")  # fmt: skip
+          f" compile={a.compile}, rollout threads: the engine's choice")  # fmt: skip
     print(f"wall {wall * 1e3:.2f} ms/snapshot without the profiler; under it {total:.2f} ms, "
           f"{ops:.0f} aten ops/snapshot")  # fmt: skip
     print("| region | ms/snapshot (profiled) | calls/snapshot |\n|---|---|---|")

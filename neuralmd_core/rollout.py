@@ -215,8 +215,9 @@ def should_compile(trajectories: int, n_snapshots: int) -> bool:
 
 #: on the CPU, a rollout of fewer atoms (samples × ligand atoms) than this runs on one thread:
 #: its tensors are so small that OpenMP's fork/join per op costs more than a second core gains
-#: (t4l, batch 1: 376 snapshots/s on one thread, 133 on two; batch 32: 895 against 390)
-SINGLE_THREAD_ATOMS = 2048
+#: (2-core machine, idle: 11gs ×1 115 snapshots/s on one thread, 71 on two; t4l ×32, 256
+#: atoms, 1,041 against 1,340 and 11gs ×8, 312 atoms, 122 against 202; docs/performance.md)
+SINGLE_THREAD_ATOMS = 256
 
 
 @contextmanager
@@ -268,7 +269,9 @@ def run_batch_rollout(
     """
     device = batch[keys.LIG_POS].device
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
-    method = method.to(device).eval()
+    if any(t.device != device for t in (*method.parameters(), *method.buffers())):
+        method = method.to(device)  # walks every module (ms): only when something must move
+    method = method.eval()
     atoms = int(samples) * int(batch[keys.LIG_POS].shape[1])
     grad = torch.enable_grad() if _needs_grad(method) else torch.inference_mode()
     bar = None if compile else progress

@@ -147,6 +147,14 @@ class Manifold:
         u = xk - xj
         return xj, u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)
 
+    def _axes(self, xp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_axis` of every torsion: origins and unit axes ``(S, T_max, 3)``."""
+        s_n, t_n, _ = self.axes.shape
+        ends = torch.gather(xp, 1, self.axes.reshape(s_n, 2 * t_n, 1).expand(-1, -1, 3))
+        xj, xk = ends.reshape(s_n, t_n, 2, 3).unbind(2)
+        u = xk - xj
+        return xj, u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
     def basis(self, xp: torch.Tensor) -> torch.Tensor:
         """Generator fields J ``(S, N_max, 3, Q)`` at ``xp``: translations, rotations, torsions."""
         s_n, n_max, _ = xp.shape
@@ -158,11 +166,12 @@ class Manifold:
             eye.expand(s_n, n_max, 3, 3), r.unsqueeze(-2).expand(-1, -1, 3, 3), dim=-1
         )
         cols = [trans, rot.transpose(-1, -2)]
-        for t in range(self.axes.shape[1]):
-            xj, u = self._axis(xp, t)
-            w = torch.cross(u.unsqueeze(1).expand_as(xp), xp - xj.unsqueeze(1), dim=-1)
-            keep = (self.moving[:, t] & self.tmask[:, t : t + 1]).unsqueeze(-1).to(xp.dtype)
-            cols.append((w * keep).unsqueeze(-1))
+        if self.axes.shape[1]:  # every torsion at once: (S, T, N_max, 3) → (S, N_max, 3, T)
+            xj, u = self._axes(xp)
+            arm = xp.unsqueeze(1) - xj.unsqueeze(2)
+            w = torch.cross(u.unsqueeze(2).expand_as(arm), arm, dim=-1)
+            keep = (self.moving & self.tmask.unsqueeze(-1)).unsqueeze(-1).to(xp.dtype)
+            cols.append((w * keep).permute(0, 2, 3, 1))
         return torch.cat(cols, dim=-1)
 
     def project(self, xp: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
