@@ -2,9 +2,9 @@
 
 Bars are drawn with tqdm on stderr only when stderr is a terminal and the user did not ask for
 quiet (``--quiet`` in the CLI calls :func:`set_quiet`), so pipelines and logs stay clean and
-stdout carries results only. ``NEURALMD_PROGRESS=1`` forces bars on, drawing every step, not only every 0.1 s (for tests
-and logs, which then always show the last state before the bar is cleared),
-``NEURALMD_PROGRESS=0`` forces them off.
+stdout carries results only. ``NEURALMD_PROGRESS=1`` forces bars on and draws every step, not
+only every 0.1 s (for tests and logs, which then always show the last state before the bar is
+cleared); ``NEURALMD_PROGRESS=0`` forces them off.
 """
 
 from __future__ import annotations

@@ -138,8 +138,8 @@ class LigandNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Final node features: ``s (N,H)`` invariant and ``V (N,3,H)`` equivariant.
 
-        ``edges``: a neighbour list's candidate edges (``models.neighbors``; inputs already
-        checked); ``None`` builds the radius graph and checks the inputs.
+        ``edges``: the edges a neighbour list returns (``models.neighbors``: exactly the radius
+        graph's; inputs already checked); ``None`` builds the radius graph and checks the inputs.
         """
         n = pos.shape[0]
         if edges is None:

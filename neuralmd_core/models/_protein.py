@@ -159,11 +159,11 @@ class ComplexLayer(nn.Module):
     def forward(self, pos, s, u, c, protein: ProteinContext, edges: torch.Tensor):
         """``pos (N,3)``, ``s (N,H)``, ``u (N,3,H)``, ``c (N,H)``; edges (residue, atom)."""
         res, atom = edges
-        h, ca, frames = protein.h[res], protein.ca[res], protein.frames[res]
-        vec = pos[atom] - ca
+        frames = protein.frames[res]
+        vec = pos[atom] - protein.ca[res]
         d = safe_norm(vec)
         dhat = smooth_normalize(vec, 1e-6)
-        x = s[atom] + h
+        x = s[atom] + protein.h[res]
         if self.paper_compat:
             kappa = torch.einsum("ekd,ek->ed", frames, dhat)  # G_rᵀ d̂ (the bug)
             env = torch.ones_like(d).unsqueeze(-1)

@@ -137,7 +137,7 @@ class BindingNet(nn.Module):
         self, lig_batch: torch.Tensor, protein: ProteinContext, skin: float = ROLLOUT_SKIN_A
     ) -> NeighborList | None:
         """A Verlet list for repeated evaluations of these systems (``models.neighbors``), or
-        ``None`` where candidate edges would change the output (``paper_compat``, or a
+        ``None`` where its skin would change the output (``paper_compat``, or a
         ``max_neighbors`` cap): the caller then passes no ``edges``."""
         if self.options.paper_compat or self.max_neighbors is not None:
             return None
@@ -180,8 +180,8 @@ class BindingNet(nn.Module):
             protein: from :meth:`encode_protein` (same systems as ``lig_batch``).
             vec_in: optional equivariant input ``(N, 3)`` (needs ``vec_in=True`` at build).
             scalar_in: optional invariant input ``(N, S)`` (needs ``scalar_in_dim = S``).
-            edges: candidate edges of a :meth:`neighbor_list` (same output, no graph building);
-                ``None`` builds the radius graphs.
+            edges: the edges a :meth:`neighbor_list` returns (the radius graphs' edges, so the
+                same output, without building them here); ``None`` builds the radius graphs.
 
         Returns:
             ``(N, 3)`` = internal (ligand) + external (complex) vector, in the unit the training
