@@ -26,6 +26,9 @@ LIG_POS: Final[str] = "lig_pos"  # (T, N, 3) float, Å; in a batch (T, N_total, 
 #: optional: the ligand alone after a force-field minimisation (MMFF94, else UFF), same frame as
 #: LIG_POS; only its rigid distances are used (the ideal internal geometry of a single-pose start)
 LIG_IDEAL: Final[str] = "lig_ideal"  # (N, 3) float, Å; in a batch (N_total, 3)
+#: optional: the bound pose the manifold SDE's tether pulls towards (the mean of the known
+#: history; the trainer sets it to the training frames' mean, or frame 0 in the multi task)
+LIG_ANCHOR: Final[str] = "lig_anchor"  # (N, 3) float, Å; in a batch (N_total, 3)
 TIME: Final[str] = "time_ps"  # (T,) float, ps
 ENERGY: Final[str] = "energy_kcal_mol"  # (T,) float, kcal/mol interaction energy label (optional)
 

@@ -9,7 +9,9 @@ import torch
 
 from neuralmd_core import keys
 
-_FLOAT_KEYS = (keys.BACKBONE, keys.LIG_MASS, keys.LIG_POS, keys.ENERGY, keys.LIG_IDEAL)
+#: optional per-atom (N, 3) fields, concatenated when every item has them
+_ATOM_KEYS = (keys.LIG_IDEAL, keys.LIG_ANCHOR)
+_FLOAT_KEYS = (keys.BACKBONE, keys.LIG_MASS, keys.LIG_POS, keys.ENERGY, *_ATOM_KEYS)
 
 
 def _as_tensor(key: str, value, dtype: torch.dtype) -> torch.Tensor:
@@ -25,7 +27,7 @@ def collate_systems(
     Args:
         items: per-system mappings with ``BACKBONE (R,3,3)``, ``RES_TYPE (R,)``, ``LIG_Z (N,)``,
             ``LIG_MASS (N,)`` and ``LIG_POS (T,N,3)`` (every item the same T); optional
-            ``LIG_BONDS (B,2)`` and ``ENERGY (T,)``.
+            ``LIG_BONDS (B,2)``, ``ENERGY (T,)``, ``LIG_IDEAL`` and ``LIG_ANCHOR (N,3)``.
         dtype: floating dtype of coordinates and masses.
 
     Returns:
@@ -58,9 +60,9 @@ def collate_systems(
     out[keys.LIG_BATCH] = torch.cat(lig_batch)
     out[keys.RES_BATCH] = torch.cat(res_batch)
     out[keys.LIG_BONDS_BATCH] = torch.cat(bonds) if bonds else torch.zeros((0, 2), dtype=torch.long)
-    if all(it.get(keys.LIG_IDEAL) is not None for it in items):
-        out[keys.LIG_IDEAL] = torch.cat([_as_tensor(keys.LIG_IDEAL, it[keys.LIG_IDEAL], dtype)
-                                         for it in items])  # fmt: skip
+    for key in _ATOM_KEYS:
+        if all(it.get(key) is not None for it in items):
+            out[key] = torch.cat([_as_tensor(key, it[key], dtype) for it in items])
     if all(it.get(keys.ENERGY) is not None for it in items):
         out[keys.ENERGY] = torch.stack(
             [_as_tensor(keys.ENERGY, it[keys.ENERGY], dtype) for it in items]

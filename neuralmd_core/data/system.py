@@ -33,6 +33,8 @@ class BindingSystem:
         system_id: the complex this trajectory belongs to (replicas share it).
         provenance: JSON-serialisable metadata (source files, PDB id, force field, ...).
         lig_ideal: (N, 3) Å force-field-minimised ligand geometry, or ``None`` (``keys.LIG_IDEAL``).
+        lig_anchor: (N, 3) Å bound pose of the tether prior, or ``None`` (``keys.LIG_ANCHOR``;
+            set by the trainer, never stored).
     """
 
     name: str
@@ -53,6 +55,7 @@ class BindingSystem:
     system_id: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     lig_ideal: np.ndarray | None = None
+    lig_anchor: np.ndarray | None = None
 
     @property
     def num_residues(self) -> int:
@@ -102,4 +105,8 @@ class BindingSystem:
             keys.LIG_Z: self.lig_z,
             keys.LIG_MASS: self.lig_mass,
             keys.LIG_BONDS: self.lig_bonds,
-        } | ({} if self.lig_ideal is None else {keys.LIG_IDEAL: self.lig_ideal})
+        } | {
+            key: value
+            for key, value in ((keys.LIG_IDEAL, self.lig_ideal), (keys.LIG_ANCHOR, self.lig_anchor))
+            if value is not None
+        }

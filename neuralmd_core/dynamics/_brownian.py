@@ -45,15 +45,50 @@ class Noise:
         return z.to(self.device)
 
 
-def q_noise(man: Manifold, var: torch.Tensor, h: float, noise: Noise) -> torch.Tensor:
-    """Generalized noise increments ``(S, Q)`` for a substep ``h``: √(h·var) ξ per class."""
+def columns(man: Manifold, var: torch.Tensor) -> torch.Tensor:
+    """The ``(Q,)`` per-column values of per-class ``var`` (``VAR_TRANS/ROT/TORS``), ≥ 0."""
+    return torch.cat([
+        var[VAR_TRANS].expand(3), var[VAR_ROT].expand(3), var[VAR_TORS].expand(man.num_q - 6),
+    ]).clamp_min(0)  # fmt: skip
+
+
+def q_noise(
+    man: Manifold, var: torch.Tensor, h: float, noise: Noise, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Generalized noise increments ``(S, Q)`` for a substep ``h``: √(h·var·w) ξ per column,
+    ``var`` per class and ``weights`` w ``(S, Q)`` (:func:`metric_weights`; 1 when None)."""
     s_n = man.mask.shape[0]
     z = noise.normal(s_n, man.num_q)
-    scale = torch.cat([
-        var[VAR_TRANS].expand(3), var[VAR_ROT].expand(3), var[VAR_TORS].expand(man.num_q - 6),
-    ]).clamp_min(0).to(z.dtype)  # fmt: skip
+    scale = columns(man, var).to(z.dtype)
+    if weights is not None:
+        scale = scale * weights.to(z.dtype)
     tors = torch.cat([man.tmask.new_ones((s_n, 6)), man.tmask], dim=1).to(z.dtype)
     return z * (h * scale).sqrt() * tors
+
+
+def metric_weights(man: Manifold, xp: torch.Tensor) -> torch.Tensor:
+    """Per-column noise factors ``(S, Q)`` at ``xp``: 1 for the rigid body; for torsion t,
+    [(JᵀJ)⁻¹]_tt over its mean over the system's real torsions (mean 1). Isotropic per-atom
+    noise projected onto the manifold turns each torsion by this share: a terminal group with
+    few atoms turns more than a bond that moves half the ligand."""
+    jac = man.basis(xp).flatten(1, 2).double()
+    normal = jac.transpose(1, 2) @ jac
+    ridge = 1e-8 * normal.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None] + 1e-12
+    eye = torch.eye(normal.shape[-1], dtype=normal.dtype, device=xp.device)
+    inv = torch.linalg.inv(normal + ridge * eye).diagonal(dim1=1, dim2=2)
+    tm = man.tmask.to(inv.dtype)
+    mean = (inv[:, 6:] * tm).sum(1, keepdim=True) / tm.sum(1, keepdim=True).clamp_min(1)
+    tors = torch.where(man.tmask, inv[:, 6:] / mean.clamp_min(1e-30), torch.ones_like(inv[:, 6:]))
+    return torch.cat([inv.new_ones((inv.shape[0], 6)), tors], dim=1).to(xp.dtype)
+
+
+def soft_cap(q: torch.Tensor, limit: torch.Tensor | None) -> torch.Tensor:
+    """``limit · tanh(q / limit)`` per column (``limit (Q,)`` > 0): q where |q| ≪ limit, never
+    beyond it; ``q`` itself when ``limit`` is None."""
+    if limit is None:
+        return q
+    limit = limit.to(q).clamp_min(1e-12)
+    return limit * torch.tanh(q / limit)
 
 
 def vibration(man: Manifold, var: torch.Tensor, noise: Noise) -> torch.Tensor:
@@ -81,6 +116,9 @@ def sample(
     n_snapshots: int,
     substeps: int,
     noise: Noise,
+    constrain: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    cap: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Roll the Brownian dynamics out for ``n_snapshots`` snapshots of ``substeps`` substeps.
 
@@ -90,6 +128,9 @@ def sample(
         var: ``(4,)`` noise variances (``VAR_*``).
         n_snapshots, substeps: snapshots to report and substeps per snapshot interval.
         noise: the source of randomness.
+        constrain: applied to the state after every move (``_priors.Pocket.resolve``).
+        cap: ``(Q,)`` soft limit of each drift increment per substep (:func:`soft_cap`).
+        weights: ``(S, Q)`` per-column noise factors (:func:`metric_weights`).
 
     Returns:
         ``(n_snapshots, S, N_max, 3)`` Å reported snapshots (state + a fresh vibration).
@@ -98,8 +139,10 @@ def sample(
     out = []
     for _ in range(n_snapshots):
         for _ in range(substeps):
-            q = drift_step(man, xp, drift, h, xp + vibration(man, var, noise))
-            xp = man.move(xp, q + q_noise(man, var, h, noise))
+            q = soft_cap(drift_step(man, xp, drift, h, xp + vibration(man, var, noise)), cap)
+            xp = man.move(xp, q + q_noise(man, var, h, noise, weights))
+            if constrain is not None:
+                xp = constrain(xp)
         out.append(xp + vibration(man, var, noise))
     return torch.stack(out) if out else xp.new_zeros((0, *xp.shape))
 

@@ -13,7 +13,10 @@ Training (teacher-forced, every consecutive pair x_t → x_{t+1} of the window, 
   the running means (momentum ``noise_momentum``, bias-corrected) of the squared generalized
   residuals of the clean pairs — translation, rotation, torsion — and of the vibration,
   var_vib = E[(d_{t+1} − d_t)²] / 4 over rigid distances d (vibrations decorrelate within an
-  interval, and isotropic per-atom noise of variance v changes a distance by variance 2v).
+  interval, and isotropic per-atom noise of variance v changes a distance by variance 2v);
+* the tether's restoring fraction κ (``_priors``) is the running least-squares fit of the clean
+  pairs' steps on their offsets from the anchor, and the network is fitted to what the tether
+  leaves; the steric wall acts only in rollouts.
 
 They are buffers, so checkpoints carry them. Private to ``neuralmd_core.dynamics``.
 """
@@ -30,6 +33,7 @@ from torch import nn
 
 from neuralmd_core import keys
 from neuralmd_core.dynamics import _brownian as BD
+from neuralmd_core.dynamics._calibration import mean_observables
 from neuralmd_core.dynamics._common import check_window, positions
 from neuralmd_core.dynamics._manifold import (
     Manifold,
@@ -38,12 +42,13 @@ from neuralmd_core.dynamics._manifold import (
     rigid_distance_sq_change,
     rigid_distances,
 )
+from neuralmd_core.dynamics._priors import WALL_A, Pocket, anchor_of
 
 #: initial noise variances (translation Å², rotation rad², torsion rad² per interval; vib Å²)
 INITIAL_VAR = (0.05, 0.01, 0.1, 0.0004)
 
 #: bounds of the calibrated noise and drift scales
-SCALE_MIN, SCALE_MAX = 0.1, 10.0
+SCALE_MIN, SCALE_MAX = 0.01, 10.0
 DRIFT_MIN, DRIFT_MAX = 0.5, 2.0
 
 Field = Callable[[Any, torch.Tensor], torch.Tensor]  # (context, flat positions) → (N, 3)
@@ -59,43 +64,81 @@ class ManifoldSampler(nn.Module):
         augment_torsion: factor on the torsion part of the perturbations.
         noise_momentum: momentum of the running noise statistics.
         idealize_start: set the starting pose's rigid distances to their history means.
+        tether: add the tether prior to the drift (``_priors``).
+        wall: steric wall distance, Å (0 = none).
+        drift_cap: in rollouts, each generalized drift increment is softly limited to this many
+            residual standard deviations of its class (``_brownian.soft_cap``; 0 = none).
     """
 
     def __init__(
         self, substeps: int, augment: float, copies: int, noise_momentum: float,
-        idealize_start: bool, augment_torsion: float = 0.25,
+        idealize_start: bool, augment_torsion: float = 0.25, tether: bool = True,
+        wall: float = WALL_A, drift_cap: float = 3.0,
     ):  # fmt: skip
         super().__init__()
         self.substeps, self.augment, self.copies = substeps, augment, copies
         self.augment_torsion = augment_torsion
         self.momentum, self.idealize_start = noise_momentum, idealize_start
+        self.tether, self.wall, self.drift_cap = tether, wall, drift_cap
+        self.torsions_seen = False  # set by the first training batch with a rotatable bond
         self.register_buffer("noise_var", torch.tensor(INITIAL_VAR, dtype=torch.float64))
         self.register_buffer("noise_updates", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("noise_scale", torch.ones((), dtype=torch.float64))
+        #: calibrated factors on the rigid-body and the torsion noise
+        self.register_buffer("noise_scale", torch.ones(2, dtype=torch.float64))
         self.register_buffer("drift_scale", torch.ones((), dtype=torch.float64))
+        #: running means of ⟨x_{t+1} − x_t, μ − x_t⟩ and |μ − x_t|² per atom (Å²)
+        self.register_buffer("tether_stats", torch.zeros(2, dtype=torch.float64))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before the tether: no tether (κ = 0), as they were trained
+        state_dict.setdefault(prefix + "tether_stats", torch.zeros(2, dtype=torch.float64))
+        # and from before the torsion noise had its own scale: one scale for both
+        scale = state_dict.get(prefix + "noise_scale")
+        if scale is not None and scale.dim() == 0:
+            state_dict[prefix + "noise_scale"] = scale.expand(2).clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def tether_rate(self) -> float:
+        """κ ∈ [0, 1], the tether's restoring fraction per interval (0 when off or unfitted)."""
+        num, den = (float(v) for v in self.tether_stats)
+        return min(max(num / den, 0.0), 1.0) if self.tether and den > 0 else 0.0
+
+    def _with_tether(self, field: Field, anchor: torch.Tensor) -> Field:
+        """``field`` plus κ (anchor − x); ``anchor`` in the flat layout the field sees."""
+        kappa = self.tether_rate
+        if kappa == 0.0:
+            return field
+        return lambda ctx, x: field(ctx, x) + kappa * (anchor.to(x) - x)
 
     def var(self, dtype: torch.dtype) -> torch.Tensor:
         """The ``(4,)`` noise variances (``_brownian.VAR_*``) in ``dtype``: the residual
-        statistics, the slow (rigid-body, torsion) ones times the calibrated ``noise_scale``."""
-        scale = torch.cat([self.noise_scale.expand(3), self.noise_scale.new_ones(1)])
+        statistics, the rigid-body ones times ``noise_scale[0]``, the torsions' times
+        ``noise_scale[1]``."""
+        s = self.noise_scale
+        scale = torch.cat([s[:1], s[:1], s[1:], s.new_ones(1)])
         return (self.noise_var * scale).to(dtype)
 
     @torch.no_grad()
     def calibrate(self, preds, refs) -> tuple[float, float]:
         """Fit the sampler's time scale and noise to reference fluctuations and kinetics.
 
-        Observables (over rollouts and references): MSF, the mean squared fluctuation of each
-        atom about its mean (Å²), and r = MSD(lag 1) / (2 MSF), the decorrelation per snapshot.
-        For a linear (Ornstein–Uhlenbeck) chain with per-step restoring fraction r,
-        r = 1 − ρ₁ is proportional to the drift scale and MSF ∝ noise / (r (2 − r)). Per call:
+        Observables (``_calibration``, over rollouts and references): MSF, the mean squared
+        fluctuation of each atom about its mean (Å²); its internal part MSF_int (after removing
+        each frame's rigid-body motion: torsions and vibrations) and rigid part MSF − MSF_int;
+        r = MSD(lag 1) / (2 MSF), the decorrelation per snapshot. For a linear
+        (Ornstein–Uhlenbeck) chain with per-step restoring fraction r, r = 1 − ρ₁ is
+        proportional to the drift scale and MSF ∝ noise / (r (2 − r)). Per call:
 
         * ``drift_scale`` (the inverse friction: how fast the ligand relaxes) × r_ref / r_pred,
           within [0.8, 1.25], while MSF is within a factor 2 of the reference's; × 1/2 when
           r_pred ≥ 1.5 (consecutive steps overshoot: the drift is too strong); kept in
           [DRIFT_MIN, DRIFT_MAX];
-        * ``noise_scale`` (the slow noise) × (MSF_ref / MSF_pred) · r₁(2 − r₁) / (r₀(2 − r₀))
-          with r₀, r₁ the decorrelation before and after the drift update, within [1/2, 2],
-          kept in [SCALE_MIN, SCALE_MAX].
+        * ``noise_scale[0]`` (rigid-body noise) × (rigid MSF_ref / rigid MSF_pred) · g and, once
+          the training data had torsions, ``noise_scale[1]`` (torsion noise) × (MSF_int,ref /
+          MSF_int,pred) · g, with g = r₁(2 − r₁) / (r₀(2 − r₀)) and r₀, r₁ the decorrelation
+          before and after the drift update; each factor within [1/2, 2], each scale in
+          [SCALE_MIN, SCALE_MAX].
 
         Called by the trainer before each validation.
 
@@ -104,16 +147,9 @@ class ManifoldSampler(nn.Module):
             refs: per trajectory, ``(T, N, 3)`` Å reference frames (never test frames).
 
         Returns:
-            The two factors applied (drift, noise).
+            The drift factor and the rigid-body noise factor applied.
         """
-
-        def stats(x: np.ndarray) -> np.ndarray:
-            fluct = ((x - x.mean(-3, keepdims=True)) ** 2).sum(-1).mean()
-            step = ((x[..., 1:, :, :] - x[..., :-1, :, :]) ** 2).sum(-1).mean()
-            return np.array([fluct, step])
-
-        pred = np.mean([np.mean([stats(k) for k in p], 0) for p in preds], 0)
-        ref = np.mean([stats(r) for r in refs], 0)
+        pred, ref = mean_observables(preds), mean_observables(refs)
         if not (np.all(np.isfinite(pred)) and pred[0] > 0 and pred[1] > 0):
             return 1.0, 0.5
         r_ref, r0 = ref[1] / (2 * ref[0]), pred[1] / (2 * pred[0])
@@ -126,10 +162,14 @@ class ManifoldSampler(nn.Module):
         new = float(np.clip(old * drift, DRIFT_MIN, DRIFT_MAX))
         r1 = min(r0 * new / old, 1.99)
         gain = r1 * (2 - r1) / (r0 * (2 - r0)) if r0 < 2 else 1.0
-        noise = float(np.clip(ref[0] / pred[0] * gain, 0.5, 2.0))
+        rigid_ref, rigid_pred = max(ref[0] - ref[2], 1e-12), max(pred[0] - pred[2], 1e-12)
+        factors = [float(np.clip(rigid_ref / rigid_pred * gain, 0.5, 2.0)), 1.0]
+        if self.torsions_seen and pred[2] > 0:
+            factors[1] = float(np.clip(ref[2] / pred[2] * gain, 0.5, 2.0))
         self.drift_scale.fill_(new)
-        self.noise_scale.copy_((self.noise_scale * noise).clamp(SCALE_MIN, SCALE_MAX))
-        return new / old, noise
+        scale = self.noise_scale * torch.tensor(factors, dtype=torch.float64)
+        self.noise_scale.copy_(scale.clamp(SCALE_MIN, SCALE_MAX))
+        return new / old, factors[0]
 
     def _path(self, field: Field, ctx, man: Manifold, xp: torch.Tensor) -> torch.Tensor:
         h = 1.0 / self.substeps
@@ -159,10 +199,13 @@ class ManifoldSampler(nn.Module):
         man = man1.replicate(copies)
         starts = [x0] + [self._augment(man1, x0) for _ in range(copies - 1)]
         xs = torch.cat(starts)
-        resid = x1.repeat(copies, 1, 1) - self._path(field, ctx.replicate(p * copies), man, xs)
+        anchor = anchor_of(batch, pos)
+        full = self._with_tether(field, anchor.repeat(p * copies, 1))
+        resid = x1.repeat(copies, 1, 1) - self._path(full, ctx.replicate(p * copies), man, xs)
         proj = (man.basis(xs).flatten(1, 2) @ man.project(xs, resid).unsqueeze(-1)).squeeze(-1)
         if self.training:
             self._update(man1, x0, resid[: x0.shape[0]].detach(), batch, cur, nxt)
+            self._update_tether(anchor, cur, nxt)
         return proj.pow(2).sum() / (3 * man.mask.sum())
 
     @torch.no_grad()
@@ -172,8 +215,16 @@ class ManifoldSampler(nn.Module):
         obs = torch.cat([moments, vib.double().reshape(1) / 4])
         beta = max(self.momentum, 1.0 / float(self.noise_updates + 1))
         known = torch.isfinite(obs)
+        self.torsions_seen = self.torsions_seen or bool(known[2])
         self.noise_var[known] = (1 - beta) * self.noise_var[known] + beta * obs[known]
         self.noise_updates += 1
+
+    @torch.no_grad()
+    def _update_tether(self, anchor: torch.Tensor, cur: torch.Tensor, nxt: torch.Tensor) -> None:
+        off = anchor - cur  # (P, N, 3)
+        obs = torch.stack([((nxt - cur) * off).sum(-1).mean(), (off**2).sum(-1).mean()])
+        beta = max(self.momentum, 1.0 / float(self.noise_updates))  # after _update's increment
+        self.tether_stats.mul_(1 - beta).add_(beta * obs.double())
 
     def start(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """Starting state ``(N_tot, 3)`` Å: the last known pose with its vibration removed —
@@ -201,9 +252,15 @@ class ManifoldSampler(nn.Module):
         xp = man.pad(x0.repeat(k, 1))
         noise = BD.Noise(gen, x0.device, x0.dtype)
         scale = float(self.drift_scale)
+        full = self._with_tether(field, anchor_of(batch, positions(batch)).repeat(k, 1))
+        pocket = Pocket.from_batch(batch).replicate(k)
+        wall = None if self.wall <= 0 else (lambda p: pocket.resolve(man, p, self.wall))
+        cap = None
+        if self.drift_cap > 0:
+            cap = self.drift_cap / self.substeps * BD.columns(man, self.noise_var).sqrt()
         out = BD.sample(
-            man, xp, lambda p: scale * man.pad(field(ctx, man.unpad(p))), self.var(x0.dtype), n,
-            self.substeps, noise,
+            man, xp, lambda p: scale * man.pad(full(ctx, man.unpad(p))), self.var(x0.dtype), n,
+            self.substeps, noise, wall, cap, BD.metric_weights(man, xp),
         )  # fmt: skip
         flat = (
             torch.stack([man.unpad(o) for o in out]) if n else x0.new_zeros((0, k * x0.shape[0], 3))

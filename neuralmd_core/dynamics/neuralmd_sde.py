@@ -61,6 +61,11 @@ class NeuralMDSDEOptions(MethodOptions):
         noise_momentum: manifold sampler: momentum of the running noise statistics.
         idealize: manifold sampler: start from the last known pose with its rigid distances set
             to their means over the known history (removes that frame's vibration).
+        tether: manifold sampler: add the tether prior κ (μ − x) to the drift, μ the known
+            history's mean pose, κ fitted to the training pairs (``_priors``).
+        wall: manifold sampler: steric wall distance to protein backbone atoms, Å (0 = none).
+        drift_cap: manifold sampler: in rollouts, soft limit of each generalized drift
+            increment, in residual standard deviations of its class (0 = none).
         step: Euler–Maruyama step dt, snapshot intervals (0.5 = two steps per snapshot).
         friction_init: initial γ, per snapshot interval (learned, kept ≥ 0 by a softplus).
         sigma_init: initial σ, Å per snapshot interval^(3/2) (learned, state-dependent, ≥ 0).
@@ -81,6 +86,9 @@ class NeuralMDSDEOptions(MethodOptions):
     augment_torsion: float = pydantic.Field(0.25, ge=0)
     noise_momentum: float = pydantic.Field(0.02, gt=0, le=1)
     idealize: bool = True
+    tether: bool = True
+    wall: float = pydantic.Field(2.2, ge=0)
+    drift_cap: float = pydantic.Field(3.0, ge=0)
     step: float = pydantic.Field(0.5, gt=0)
     friction_init: float = pydantic.Field(1.0, gt=0)
     sigma_init: float = pydantic.Field(0.1, gt=0)
@@ -98,12 +106,12 @@ class NeuralMDSDE(NetMethod):
     Options: ClassVar[type[MethodOptions]] = NeuralMDSDEOptions
     stochastic: ClassVar[bool] = True
     #: the MD-like recipe (docs/methods.md): a small network that sees 8 Å of pocket, trained
-    #: for 30 epochs at lr 1e-3 — minutes on 2 CPU cores for one trajectory
+    #: for 15 epochs at lr 1e-3 — minutes on 2 CPU cores for one trajectory
     recipe: ClassVar[Mapping[str, Any]] = {
         "network": {"hidden": 32, "num_radial": 16, "num_ligand_layers": 2,
                     "num_complex_layers": 1, "cutoff": 8.0},
         "lr": 1e-3,
-        "epochs": 30,
+        "epochs": 15,
     }  # fmt: skip
 
     def __init__(self, model_options: Mapping[str, Any] | None = None, options: Any = None):
@@ -118,6 +126,9 @@ class NeuralMDSDE(NetMethod):
                 o.noise_momentum,
                 o.idealize,
                 o.augment_torsion,
+                o.tether,
+                o.wall,
+                o.drift_cap,
             )
             return
         self.v_init = VelocityInit(self.model_options, o.velocity_net)

@@ -37,6 +37,7 @@ import lightning.pytorch as pl
 import torch
 
 from neuralmd_core.data.store import open_dataset
+from neuralmd_core.data.system import BindingSystem
 from neuralmd_core.dynamics.base import Method
 from neuralmd_core.dynamics.registry import build_method, method_class
 from neuralmd_core.errors import ConfigError, InputError
@@ -98,7 +99,7 @@ class _Data:
                 name, info[name]["frames"], cfg.train_fraction, cfg.val_fraction, window
             )
             self.splits = split.as_dict()
-            self.systems = SystemCache([name], self.ds.load)
+            self.systems = SystemCache([name], lambda n: anchored(self.ds.load(n), split.fit))
             self.windows = single_windows(split, window)
             system = self.systems[0]
             (a, b), (c, d) = split.fit, split.val
@@ -112,7 +113,7 @@ class _Data:
             else:
                 self.splits = multi_split(names, cfg.split_fractions, cfg.seed)
             train = self.splits["train"]
-            self.systems = SystemCache(train, self.ds.load)
+            self.systems = SystemCache(train, lambda n: anchored(self.ds.load(n), (0, 1)))
             self.windows = [(i, 0, info[n]["frames"]) for i, n in enumerate(train)]
             if min(info[n]["frames"] for n in train + self.splits["val"]) < 2:
                 raise InputError(path, "the multi task needs trajectories of at least 2 snapshots")
@@ -125,10 +126,18 @@ class _Data:
         )  # fmt: skip
 
     def _multi_val(self, name: str) -> ValItem:
-        s = self.ds.load(name)
+        s = anchored(self.ds.load(name), (0, 1))
         return ValItem(
             replace(s, lig_pos=s.lig_pos[:1], time_ps=s.time_ps[:1], energy=None), s.lig_pos[1:]
         )
+
+
+def anchored(system: BindingSystem, frames: tuple[int, int]) -> BindingSystem:
+    """``system`` with its tether anchor (``keys.LIG_ANCHOR``) set to the mean pose over
+    ``frames`` — what a rollout from that history will be tethered to: the training range's
+    mean in the single task, snapshot 0 in the multi task."""
+    a, b = frames
+    return replace(system, lig_anchor=system.lig_pos[a:b].mean(0))
 
 
 class _Recorder:

@@ -156,10 +156,41 @@ def test_noise_statistics_come_from_the_residuals_and_calibration_moves_them(t4l
     pred = np.zeros((1, 30, 8, 3)) + np.random.default_rng(0).normal(0, 0.1, (1, 30, 8, 3))
     ref = np.random.default_rng(1).normal(0, 0.2, (30, 8, 3))
     _, noise = method.calibrate([pred], [ref])
-    assert noise == pytest.approx(2.0) and float(method.sampler.noise_scale) == pytest.approx(2.0)
+    assert noise == pytest.approx(2.0) and float(method.sampler.noise_scale[0]) == pytest.approx(
+        2.0
+    )
 
 
 def test_thermal_velocity_is_meaningless_for_the_overdamped_sampler():
     method = build_method("neuralmd-sde", TINY)
     assert not method.uses_velocity
     assert build_method("neuralmd-sde", TINY, {"sampler": "langevin"}).uses_velocity
+
+
+def test_drift_cap_limits_a_runaway_drift_to_its_noise_scale(t4l_system):
+    """A drift 100 Å per interval along x, capped at 3 residual standard deviations: the
+    centroid moves 3·σ_trans per snapshot (no noise, no vibration), while a small drift passes
+    through the soft cap unchanged to first order."""
+    q = torch.tensor([[1e-3, -2.0, 50.0]], dtype=torch.float64)
+    limit = torch.tensor([1.0, 1.0, 1.0], dtype=torch.float64)
+    capped = BD.soft_cap(q, limit)
+    assert abs(float(capped[0, 0]) - 1e-3) < 1e-9 and abs(float(capped[0, 2]) - 1.0) < 1e-9
+    assert -1.0 < float(capped[0, 1]) < -0.96
+    method = build_method("neuralmd-sde", TINY, {"idealize": False, "wall": 0.0}).double()
+    s = method.sampler
+    s.noise_var.copy_(torch.tensor([0.04, 0.01, 0.1, 0.0], dtype=torch.float64))
+    s.noise_scale.fill_(0.0)  # the cap uses the residual statistics, not the calibrated noise
+    batch = batch_of(window(t4l_system, 0, 1), dtype=torch.float64)
+
+    class _NoNet:
+        def replicate(self, k):
+            return self
+
+    def push(ctx, x):
+        out = torch.zeros_like(x)
+        out[:, 0] = 100.0
+        return out
+
+    out = s.rollout(push, _NoNet(), batch, 3, 1, torch.Generator().manual_seed(0))[0]
+    steps = out.mean(1).diff(dim=0)[:, 0]
+    assert torch.allclose(steps, torch.full_like(steps, 3 * 0.2), rtol=1e-3), steps
