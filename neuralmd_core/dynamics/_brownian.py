@@ -71,11 +71,7 @@ def metric_weights(man: Manifold, xp: torch.Tensor) -> torch.Tensor:
     [(JᵀJ)⁻¹]_tt over its mean over the system's real torsions (mean 1). Isotropic per-atom
     noise projected onto the manifold turns each torsion by this share: a terminal group with
     few atoms turns more than a bond that moves half the ligand."""
-    jac = man.basis(xp).flatten(1, 2).double()
-    normal = jac.transpose(1, 2) @ jac
-    ridge = 1e-8 * normal.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None] + 1e-12
-    eye = torch.eye(normal.shape[-1], dtype=normal.dtype, device=xp.device)
-    inv = torch.linalg.inv(normal + ridge * eye).diagonal(dim1=1, dim2=2)
+    inv = torch.linalg.inv(man.normal(xp)[1]).diagonal(dim1=1, dim2=2)
     tm = man.tmask.to(inv.dtype)
     mean = (inv[:, 6:] * tm).sum(1, keepdim=True) / tm.sum(1, keepdim=True).clamp_min(1)
     tors = torch.where(man.tmask, inv[:, 6:] / mean.clamp_min(1e-30), torch.ones_like(inv[:, 6:]))

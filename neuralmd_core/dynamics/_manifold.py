@@ -174,12 +174,18 @@ class Manifold:
             cols.append((w * keep).permute(0, 2, 3, 1))
         return torch.cat(cols, dim=-1)
 
-    def project(self, xp: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """Least-squares generalized increments ``q (S, Q)`` of displacements ``d (S, N_max, 3)``."""
-        jac = self.basis(xp).flatten(1, 2).double()  # (S, 3N, Q)
+    def normal(self, xp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The float64 Jacobian ``(S, 3N, Q)`` at ``xp`` and its ridge-regularised normal
+        matrix JᵀJ ``(S, Q, Q)`` (padded torsions make it singular without the ridge)."""
+        jac = self.basis(xp).flatten(1, 2).double()
         normal = jac.transpose(1, 2) @ jac
         ridge = 1e-8 * normal.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None] + 1e-12
-        normal = normal + ridge * torch.eye(normal.shape[-1], dtype=normal.dtype, device=xp.device)
+        eye = torch.eye(normal.shape[-1], dtype=normal.dtype, device=xp.device)
+        return jac, normal + ridge * eye
+
+    def project(self, xp: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """Least-squares generalized increments ``q (S, Q)`` of displacements ``d (S, N_max, 3)``."""
+        jac, normal = self.normal(xp)
         rhs = jac.transpose(1, 2) @ d.flatten(1, 2).double().unsqueeze(-1)
         q = torch.linalg.solve(normal, rhs).squeeze(-1)
         pad = torch.cat([self.tmask.new_ones((xp.shape[0], 6)), self.tmask], dim=1)
