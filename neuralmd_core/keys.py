@@ -29,6 +29,9 @@ LIG_IDEAL: Final[str] = "lig_ideal"  # (N, 3) float, Å; in a batch (N_total, 3)
 #: optional: the bound pose the manifold SDE's tether pulls towards (the mean of the known
 #: history; the trainer sets it to the training frames' mean, or frame 0 in the multi task)
 LIG_ANCHOR: Final[str] = "lig_anchor"  # (N, 3) float, Å; in a batch (N_total, 3)
+#: optional: the rigid protein's heavy atoms near the ligand (within ``POCKET_SHELL_A`` of its
+#: first pose), the atoms the manifold SDE's steric wall keeps the ligand from
+POCKET_XYZ: Final[str] = "pocket_xyz"  # (P, 3) float, Å; in a batch (P_total, 3)
 TIME: Final[str] = "time_ps"  # (T,) float, ps
 ENERGY: Final[str] = "energy_kcal_mol"  # (T,) float, kcal/mol interaction energy label (optional)
 
@@ -36,6 +39,7 @@ ENERGY: Final[str] = "energy_kcal_mol"  # (T,) float, kcal/mol interaction energ
 LIG_BATCH: Final[str] = "lig_batch"  # (N_total,) int64, which system each ligand atom belongs to
 RES_BATCH: Final[str] = "res_batch"  # (R_total,) int64, which system each residue belongs to
 NUM_SYSTEMS: Final[str] = "num_systems"  # int, number of systems B in the batch
+POCKET_BATCH: Final[str] = "pocket_batch"  # (P_total,) int64, which system each pocket atom is in
 LIG_BONDS_BATCH: Final[str] = "lig_bonds_batch"  # (B_total, 2) int64, bonds with atom offsets
 
 # --- units (stored as HDF5 attributes, in checkpoints and in output metadata) ----------------

@@ -11,7 +11,9 @@ from neuralmd_core import keys
 
 #: optional per-atom (N, 3) fields, concatenated when every item has them
 _ATOM_KEYS = (keys.LIG_IDEAL, keys.LIG_ANCHOR)
-_FLOAT_KEYS = (keys.BACKBONE, keys.LIG_MASS, keys.LIG_POS, keys.ENERGY, *_ATOM_KEYS)
+_FLOAT_KEYS = (
+    keys.BACKBONE, keys.LIG_MASS, keys.LIG_POS, keys.ENERGY, keys.POCKET_XYZ, *_ATOM_KEYS
+)  # fmt: skip
 
 
 def _as_tensor(key: str, value, dtype: torch.dtype) -> torch.Tensor:
@@ -27,13 +29,15 @@ def collate_systems(
     Args:
         items: per-system mappings with ``BACKBONE (R,3,3)``, ``RES_TYPE (R,)``, ``LIG_Z (N,)``,
             ``LIG_MASS (N,)`` and ``LIG_POS (T,N,3)`` (every item the same T); optional
-            ``LIG_BONDS (B,2)``, ``ENERGY (T,)``, ``LIG_IDEAL`` and ``LIG_ANCHOR (N,3)``.
+            ``LIG_BONDS (B,2)``, ``ENERGY (T,)``, ``LIG_IDEAL`` and ``LIG_ANCHOR (N,3)``,
+            ``POCKET_XYZ (P,3)``.
         dtype: floating dtype of coordinates and masses.
 
     Returns:
         A dict with ``BACKBONE (R_tot,3,3)``, ``RES_TYPE``, ``RES_BATCH (R_tot,)``, ``LIG_Z``,
         ``LIG_MASS``, ``LIG_BATCH (N_tot,)``, ``LIG_POS (T,N_tot,3)``, ``LIG_BONDS_BATCH``
-        (bonds with atom offsets), ``ENERGY (B,T)`` when every item has it, and ``NUM_SYSTEMS``.
+        (bonds with atom offsets), ``ENERGY (B,T)`` and ``POCKET_XYZ (P_tot,3)`` with
+        ``POCKET_BATCH (P_tot,)`` when every item has them, and ``NUM_SYSTEMS``.
     """
     if not items:
         raise ValueError("cannot collate an empty list of systems")
@@ -63,6 +67,12 @@ def collate_systems(
     for key in _ATOM_KEYS:
         if all(it.get(key) is not None for it in items):
             out[key] = torch.cat([_as_tensor(key, it[key], dtype) for it in items])
+    if all(it.get(keys.POCKET_XYZ) is not None for it in items):
+        pockets = [_as_tensor(keys.POCKET_XYZ, it[keys.POCKET_XYZ], dtype) for it in items]
+        out[keys.POCKET_XYZ] = torch.cat(pockets).reshape(-1, 3)
+        out[keys.POCKET_BATCH] = torch.cat(
+            [torch.full((p.shape[0],), b, dtype=torch.long) for b, p in enumerate(pockets)]
+        )
     if all(it.get(keys.ENERGY) is not None for it in items):
         out[keys.ENERGY] = torch.stack(
             [_as_tensor(keys.ENERGY, it[keys.ENERGY], dtype) for it in items]

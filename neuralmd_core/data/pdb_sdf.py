@@ -15,6 +15,7 @@ from pathlib import Path
 import mdtraj as md
 import numpy as np
 
+from neuralmd_core.data.pocket import pocket_atoms
 from neuralmd_core.data.system import BindingSystem
 from neuralmd_core.errors import InputError
 from neuralmd_core.io import _pbc, structure
@@ -193,6 +194,7 @@ def system_from_pdb_sdf(
         lig_z=lig.z, lig_mass=lig.mass, lig_bonds=lig.bonds, lig_bond_order=lig.bond_order,
         lig_pos=pos[None].astype(np.float32), time_ps=np.zeros(1), lig_resname=resname,
         lig_atom_names=list(lig.atom_names), system_id=p.stem, lig_ideal=ideal_geometry(sdf),
+        pocket_xyz=pocket_atoms(top, xyz0, pos, exclude),
         provenance={"source": "pdb+ligand", "pdb": str(p.resolve()),
                     "ligand_file": str(Path(sdf).resolve()), "residues_skipped": backbone.skipped,
                     "imaged": imaged},

@@ -13,6 +13,7 @@ import mdtraj as md
 import numpy as np
 
 from neuralmd_core.data.pdb_sdf import system_from_pdb_sdf  # noqa: F401 (re-exported)
+from neuralmd_core.data.pocket import pocket_atoms
 from neuralmd_core.data.prepare_misato import prepare_from_misato, progress_or_silent
 from neuralmd_core.data.store import SUFFIXES, DatasetWriter, open_dataset
 from neuralmd_core.data.system import BindingSystem
@@ -134,8 +135,11 @@ def _one_md(
     energy, energy_src = _energies(path, opts["energies"], traj.n_frames, opts["stride"])
     if mass is None:
         mass = atomic_mass(z)
+    # side chains are not made whole across a periodic box: there the wall uses the backbone
+    pocket = None if boxes is not None else pocket_atoms(top, xyz[0], lig_pos[0], lig_res)
     return BindingSystem(
         name="",
+        pocket_xyz=pocket,
         backbone=backbone.xyz.astype(np.float32),
         res_type=backbone.res_type,
         res_name=backbone.res_name,

@@ -67,6 +67,8 @@ def _write_group(root: h5py.Group, system: BindingSystem) -> None:
     items = [(k, getattr(system, a), dt) for k, (a, dt) in _ARRAYS.items()]
     if system.energy is not None:
         items.append((keys.ENERGY, system.energy, np.float64))
+    if system.pocket_xyz is not None:
+        items.append((keys.POCKET_XYZ, system.pocket_xyz, np.float32))
     for key, value, dtype in items:
         if dtype is None:
             arr = np.array([str(v) for v in value], dtype=object)
@@ -247,9 +249,11 @@ class PreparedDataset:
             fields[attr] = _read_strings(g[key]) if dtype is None else g[key][()]
         fields["lig_atom_names"] = list(fields["lig_atom_names"])
         energy = g[keys.ENERGY][()] if keys.ENERGY in g else None
+        pocket = g[keys.POCKET_XYZ][()] if keys.POCKET_XYZ in g else None
         return BindingSystem(
             name=str(g.attrs["name"]),
             energy=energy,
+            pocket_xyz=pocket,
             lig_resname=str(g.attrs["lig_resname"]),
             system_id=str(g.attrs["system_id"]),
             provenance=json.loads(g.attrs["provenance"]),
@@ -343,8 +347,9 @@ class TrajectoryDataset:
     def __getitem__(self, index: int) -> dict[str, Any]:
         g = self._root()[self.names[index]]
         item: dict[str, Any] = {k: g[k][()] for k in _ITEM_KEYS}
-        if keys.ENERGY in g:
-            item[keys.ENERGY] = g[keys.ENERGY][()]
+        for key in (keys.ENERGY, keys.POCKET_XYZ):
+            if key in g:
+                item[key] = g[key][()]
         item["name"] = self.names[index]
         item["system_id"] = str(g.attrs["system_id"])
         return item

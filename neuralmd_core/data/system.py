@@ -35,6 +35,9 @@ class BindingSystem:
         lig_ideal: (N, 3) Å force-field-minimised ligand geometry, or ``None`` (``keys.LIG_IDEAL``).
         lig_anchor: (N, 3) Å bound pose of the tether prior, or ``None`` (``keys.LIG_ANCHOR``;
             set by the trainer, never stored).
+        pocket_xyz: (P, 3) float32 Å protein heavy atoms within ``POCKET_SHELL_A`` of the
+            ligand's first pose, or ``None`` (``keys.POCKET_XYZ``; the steric wall then uses
+            the backbone).
     """
 
     name: str
@@ -56,6 +59,7 @@ class BindingSystem:
     provenance: dict[str, Any] = field(default_factory=dict)
     lig_ideal: np.ndarray | None = None
     lig_anchor: np.ndarray | None = None
+    pocket_xyz: np.ndarray | None = None
 
     @property
     def num_residues(self) -> int:
@@ -93,6 +97,10 @@ class BindingSystem:
         ]
         if self.energy is not None:
             checks.append((self.energy.shape == (t,), "energy length differs from lig_pos"))
+        if self.pocket_xyz is not None:
+            p = np.asarray(self.pocket_xyz)
+            checks.append((p.ndim == 2 and p.shape[1] == 3, f"pocket_xyz shape {p.shape}"))
+            checks.append((bool(np.isfinite(p).all()), "pocket coordinates contain NaN/inf"))
         for ok, problem in checks:
             if not ok:
                 raise ValueError(problem)
@@ -107,6 +115,10 @@ class BindingSystem:
             keys.LIG_BONDS: self.lig_bonds,
         } | {
             key: value
-            for key, value in ((keys.LIG_IDEAL, self.lig_ideal), (keys.LIG_ANCHOR, self.lig_anchor))
+            for key, value in (
+                (keys.LIG_IDEAL, self.lig_ideal),
+                (keys.LIG_ANCHOR, self.lig_anchor),
+                (keys.POCKET_XYZ, self.pocket_xyz),
+            )
             if value is not None
         }

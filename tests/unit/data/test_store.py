@@ -38,7 +38,8 @@ def test_round_trip_every_field(t4l_systems, tmp_path):
         for ref in t4l_systems:
             got = ds.load(ref.name)
             for field in ("backbone", "res_type", "res_name", "res_number", "chain_id", "lig_z",
-                          "lig_mass", "lig_bonds", "lig_bond_order", "lig_pos", "time_ps", "energy"):  # fmt: skip
+                          "lig_mass", "lig_bonds", "lig_bond_order", "lig_pos", "time_ps", "energy",
+                          "pocket_xyz"):  # fmt: skip
                 np.testing.assert_array_equal(
                     getattr(got, field), getattr(ref, field), err_msg=field
                 )
