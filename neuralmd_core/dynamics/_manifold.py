@@ -184,12 +184,15 @@ class Manifold:
         return jac, normal + ridge * eye
 
     def project(self, xp: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """Least-squares generalized increments ``q (S, Q)`` of displacements ``d (S, N_max, 3)``."""
+        """Least-squares generalized increments ``q (S, Q)`` of displacements ``d (S, N_max, 3)``
+        Å; ``d (S, N_max, 3, K)`` gives ``(S, Q, K)``, K fields in one solve."""
+        many = d.dim() == 4
         jac, normal = self.normal(xp)
-        rhs = jac.transpose(1, 2) @ d.flatten(1, 2).double().unsqueeze(-1)
-        q = torch.linalg.solve(normal, rhs).squeeze(-1)
-        pad = torch.cat([self.tmask.new_ones((xp.shape[0], 6)), self.tmask], dim=1)
-        return (q * pad).to(xp.dtype)
+        rhs = d.flatten(1, 2).double()
+        q = torch.linalg.solve(normal, jac.transpose(1, 2) @ (rhs if many else rhs.unsqueeze(-1)))
+        pad = torch.cat([self.tmask.new_ones((xp.shape[0], 6)), self.tmask], dim=1).unsqueeze(-1)
+        q = (q * pad).to(xp.dtype)
+        return q if many else q.squeeze(-1)
 
     def move(self, xp: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Apply ``q (S, Q)`` exactly: torsions in order, then rotation about the centroid, then

@@ -11,7 +11,11 @@ Training (teacher-forced, every consecutive pair x_t → x_{t+1} of the window, 
   take it;
 * the noise variances are not learned by gradient (a point loss would drive them to 0): they are
   the running means (momentum ``noise_momentum``, bias-corrected) of the squared generalized
-  residuals of the clean pairs — translation, rotation, torsion — and of the vibration,
+  residuals of the clean pairs — translation, rotation, torsion — each column divided by its
+  metric weight [(JᵀJ)⁻¹] (``_brownian.metric_weights``), so each class is stored as a per-atom
+  variance D (Å² per interval) that means the same jiggle on a ligand of another size or
+  topology (a class never seen — a rigid ligand's torsions — takes the rotations' D); and of
+  the vibration,
   var_vib = E[(d_{t+1} − d_t)²] / 4 over rigid distances d (vibrations decorrelate within an
   interval, and isotropic per-atom noise of variance v changes a distance by variance 2v);
 * the tether's restoring fraction κ (``_priors``) is the running least-squares fit of the clean
@@ -44,8 +48,8 @@ from neuralmd_core.dynamics._manifold import (
 )
 from neuralmd_core.dynamics._priors import WALL_A, Pocket, anchor_of
 
-#: initial noise variances (translation Å², rotation rad², torsion rad² per interval; vib Å²)
-INITIAL_VAR = (0.05, 0.01, 0.1, 0.0004)
+#: initial noise variances (translation, rotation, torsion: per-atom Å² per interval; vib Å²)
+INITIAL_VAR = (0.4, 0.4, 0.4, 0.0004)
 
 #: bounds of the calibrated noise and drift scales
 SCALE_MIN, SCALE_MAX = 0.01, 10.0
@@ -88,15 +92,28 @@ class ManifoldSampler(nn.Module):
         self.register_buffer("drift_scale", torch.ones((), dtype=torch.float64))
         #: running means of ⟨x_{t+1} − x_t, μ − x_t⟩ and |μ − x_t|² per atom (Å²)
         self.register_buffer("tether_stats", torch.zeros(2, dtype=torch.float64))
+        #: 1: noise statistics in per-atom length units (``_brownian.metric_weights``); 0: in
+        #: generalized units (checkpoints from before)
+        self.register_buffer("noise_units", torch.ones((), dtype=torch.float64))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # checkpoints from before the tether: no tether (κ = 0), as they were trained
         state_dict.setdefault(prefix + "tether_stats", torch.zeros(2, dtype=torch.float64))
+        # and from before length units: generalized units
+        state_dict.setdefault(prefix + "noise_units", torch.zeros((), dtype=torch.float64))
         # and from before the torsion noise had its own scale: one scale for both
         scale = state_dict.get(prefix + "noise_scale")
         if scale is not None and scale.dim() == 0:
             state_dict[prefix + "noise_scale"] = scale.expand(2).clone()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def weights(self, man: Manifold, xp: torch.Tensor) -> torch.Tensor:
+        """Per-column noise factors ``(S, Q)`` at ``xp`` (``_brownian.metric_weights``)."""
+        return BD.metric_weights(man, xp, absolute=bool(self.noise_units > 0))
+
+    def _length_weights(self, man: Manifold, xp: torch.Tensor) -> torch.Tensor | None:
+        """:meth:`weights` in length units; None (the statistics are per column) before."""
+        return self.weights(man, xp) if self.noise_units > 0 else None
 
     @property
     def tether_rate(self) -> float:
@@ -163,9 +180,11 @@ class ManifoldSampler(nn.Module):
         r1 = min(r0 * new / old, 1.99)
         gain = r1 * (2 - r1) / (r0 * (2 - r0)) if r0 < 2 else 1.0
         rigid_ref, rigid_pred = max(ref[0] - ref[2], 1e-12), max(pred[0] - pred[2], 1e-12)
-        factors = [float(np.clip(rigid_ref / rigid_pred * gain, 0.5, 2.0)), 1.0]
+        factors = [float(np.clip(rigid_ref / rigid_pred * gain, 0.5, 2.0))] * 2
         if self.torsions_seen and pred[2] > 0:
             factors[1] = float(np.clip(ref[2] / pred[2] * gain, 0.5, 2.0))
+        elif not self.torsions_seen and not self.noise_units > 0:
+            factors[1] = 1.0
         self.drift_scale.fill_(new)
         scale = self.noise_scale * torch.tensor(factors, dtype=torch.float64)
         self.noise_scale.copy_(scale.clamp(SCALE_MIN, SCALE_MAX))
@@ -183,7 +202,15 @@ class ManifoldSampler(nn.Module):
         s_n = xp.shape[0]
         scale = self.augment * torch.exp(math.log(4.0) * (2 * torch.rand(s_n, 1) - 1))
         noise = BD.Noise(None, xp.device, xp.dtype)
-        q = BD.q_noise(man, self.noise_var.to(xp.dtype), 1.0, noise) * scale.to(xp)
+        var = self.noise_var.to(xp.dtype)
+        if self.noise_units > 0:
+            q = (
+                man.project(xp, BD.projected_noise(man, var, 1.0, noise))
+                * BD.columns(man, var).sqrt()
+            )
+        else:
+            q = BD.q_noise(man, var, 1.0, noise)
+        q = q * scale.to(xp)
         q = torch.cat([q[:, :6], self.augment_torsion * q[:, 6:]], dim=1)
         return man.move(xp, q)
 
@@ -210,13 +237,16 @@ class ManifoldSampler(nn.Module):
 
     @torch.no_grad()
     def _update(self, man, x0, resid, batch, cur, nxt) -> None:
-        moments = BD.residual_moments(man, x0, resid).double()
+        moments = BD.residual_moments(man, x0, resid, self._length_weights(man, x0)).double()
         vib = rigid_distance_sq_change(cur, nxt, graphs_of(batch))
         obs = torch.cat([moments, vib.double().reshape(1) / 4])
         beta = max(self.momentum, 1.0 / float(self.noise_updates + 1))
         known = torch.isfinite(obs)
         self.torsions_seen = self.torsions_seen or bool(known[2])
         self.noise_var[known] = (1 - beta) * self.noise_var[known] + beta * obs[known]
+        if not self.torsions_seen and self.noise_units > 0:
+            # no torsion seen yet: the per-atom jiggle of the rotations (isotropic per-atom noise)
+            self.noise_var[BD.VAR_TORS] = self.noise_var[BD.VAR_ROT]
         self.noise_updates += 1
 
     @torch.no_grad()
@@ -255,12 +285,16 @@ class ManifoldSampler(nn.Module):
         full = self._with_tether(field, anchor_of(batch, positions(batch)).repeat(k, 1))
         pocket = Pocket.from_batch(batch).replicate(k)
         wall = None if self.wall <= 0 else (lambda p: pocket.resolve(man, p, self.wall))
-        cap = None
+        length, weights, cap = bool(self.noise_units > 0), self.weights(man, xp), None
         if self.drift_cap > 0:
-            cap = self.drift_cap / self.substeps * BD.columns(man, self.noise_var).sqrt()
+            resid = BD.columns(man, self.noise_var.to(xp.dtype))
+            resid = resid * weights if length else resid
+            cap = self.drift_cap / self.substeps * resid.sqrt()
+        var = self.var(x0.dtype)
+        fine = BD.fine_moves(man, var, weights, 1.0 / self.substeps) if length else 1
         out = BD.sample(
-            man, xp, lambda p: scale * man.pad(full(ctx, man.unpad(p))), self.var(x0.dtype), n,
-            self.substeps, noise, wall, cap, BD.metric_weights(man, xp),
+            man, xp, lambda p: scale * man.pad(full(ctx, man.unpad(p))), var, n, self.substeps,
+            noise, wall, cap, None if length else weights, projected=length, fine=fine,
         )  # fmt: skip
         flat = (
             torch.stack([man.unpad(o) for o in out]) if n else x0.new_zeros((0, k * x0.shape[0], 3))

@@ -76,6 +76,19 @@ def gs11_system(refdata_dir: Path) -> dict[str, np.ndarray]:
     return read_refdata(refdata_dir / "11gs" / "seed0", "LIG")
 
 
+@pytest.fixture(scope="session")
+def gs11_pdb_system(refdata_dir: Path) -> dict:
+    """11GS as ``neuralmd rollout`` reads it (topology PDB + SDF): a float64 batch of one
+    system with its pocket's heavy atoms (``keys.POCKET_XYZ``)."""
+    from neuralmd_core.data.pdb_sdf import system_from_pdb_sdf
+
+    folder = refdata_dir / "11gs" / "seed0"
+    system = system_from_pdb_sdf(folder / "topology.pdb", folder / "ligand.sdf")[0]
+    return collate_systems(
+        [system.static_tensors() | {keys.LIG_POS: system.lig_pos}], dtype=torch.float64
+    )
+
+
 def window(system: dict[str, np.ndarray], start: int, length: int) -> dict[str, np.ndarray]:
     """Frames ``start .. start+length-1`` of a system (positions and energy sliced)."""
     out = dict(system)

@@ -178,9 +178,10 @@ def test_drift_cap_limits_a_runaway_drift_to_its_noise_scale(t4l_system):
     assert -1.0 < float(capped[0, 1]) < -0.96
     method = build_method("neuralmd-sde", TINY, {"idealize": False, "wall": 0.0}).double()
     s = method.sampler
-    s.noise_var.copy_(torch.tensor([0.04, 0.01, 0.1, 0.0], dtype=torch.float64))
-    s.noise_scale.fill_(0.0)  # the cap uses the residual statistics, not the calibrated noise
     batch = batch_of(window(t4l_system, 0, 1), dtype=torch.float64)
+    n = batch[keys.LIG_POS].shape[1]  # per-atom D: the centroid's variance per axis is D / N
+    s.noise_var.copy_(torch.tensor([0.04 * n, 0.01, 0.1, 0.0], dtype=torch.float64))
+    s.noise_scale.fill_(0.0)  # the cap uses the residual statistics, not the calibrated noise
 
     class _NoNet:
         def replicate(self, k):

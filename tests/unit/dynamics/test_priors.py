@@ -59,8 +59,9 @@ def test_tether_alone_is_an_exact_ornstein_uhlenbeck_chain(t4l_system):
     s = method.sampler
     kappa, v = 0.6, 0.05
     s.tether_stats.copy_(torch.tensor([kappa, 1.0], dtype=torch.float64))
-    s.noise_var.copy_(torch.tensor([v, 0.0, 0.0, 0.0], dtype=torch.float64))
     item = window(t4l_system, 0, 1)
+    n = item[keys.LIG_POS].shape[1]  # per-atom D: the centroid's variance per axis is D / N
+    s.noise_var.copy_(torch.tensor([v * n, 0.0, 0.0, 0.0], dtype=torch.float64))
     shift = np.array([1.0, 0.0, 0.0])
     item[keys.LIG_ANCHOR] = item[keys.LIG_POS][0] + shift
     batch = batch_of(item, dtype=torch.float64)
@@ -106,3 +107,26 @@ def test_checkpoint_state_from_before_the_tether_loads_without_a_tether():
     off = build_method("neuralmd-sde", TINY, {"tether": False})
     off.sampler.tether_stats.copy_(torch.tensor([0.5, 1.0], dtype=torch.float64))
     assert off.sampler.tether_rate == 0.0
+
+
+def test_wall_keeps_the_ligand_off_side_chains_of_the_pocket(gs11_pdb_system):
+    """With the pocket's heavy atoms (``keys.POCKET_XYZ``: side chains too), the wall acts on
+    glutathione's closest contact (Ser54 OG, a hydrogen bond at 2.69 Å): slid 1.0 Å into it,
+    the ligand is pushed back to the 2.2 Å wall within 1 mÅ, rigid distances kept exactly."""
+    batch = gs11_pdb_system
+    man, pocket = Manifold.from_batch(batch), Pocket.from_batch(batch)
+    assert (
+        int(pocket.mask.sum())
+        == batch[keys.POCKET_XYZ].shape[0]
+        > 3 * int(batch[keys.RES_BATCH].numel())
+    )  # more atoms than the backbone's N, CA, C
+    xp = man.pad(batch[keys.LIG_POS][-1])
+    d = (xp[0].unsqueeze(1) - pocket.xyz[0].unsqueeze(0)).norm(dim=-1)
+    i, j = np.unravel_index(int(d.argmin()), d.shape)
+    assert abs(float(d.min()) - 2.69) < 0.01
+    v = xp[0, i] - pocket.xyz[0, j]
+    shifted = xp - (v * (1 - 1.0 / v.norm())).view(1, 1, 3)
+    out = pocket.resolve(man, shifted, 2.2)
+    g = LigandGraph.from_bonds(39, batch[keys.LIG_BONDS_BATCH].numpy())
+    assert _min_distance(out, pocket) > 2.2 - 1e-3
+    assert float((_rigid(out[0], g) - _rigid(shifted[0], g)).abs().max()) < 1e-9
