@@ -29,7 +29,9 @@ def test_internal_fluctuation_of_one_oscillating_atom():
     per_atom = internal_msf(frames)
     assert abs(per_atom.mean() / (a**2 / n) - 1) < 0.25
     # the superposition follows it by 1/N of its move: (1 − 1/N)² a² remains on it
-    assert abs(per_atom[5] / ((1 - 1 / n) ** 2 * a**2) - 1) < 0.05 and per_atom[:5].max() < 0.05 * a**2
+    assert (
+        abs(per_atom[5] / ((1 - 1 / n) ** 2 * a**2) - 1) < 0.05 and per_atom[:5].max() < 0.05 * a**2
+    )
     msf, step, internal, median = observables(frames)
     assert np.isclose(msf, a**2 / n) and np.isclose(step, (2 * a) ** 2 / n)
     # one atom of six carries it: the typical (median) atom barely moves
