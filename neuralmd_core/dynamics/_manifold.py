@@ -140,20 +140,16 @@ class Manifold:
         m = self.mask.unsqueeze(-1).to(xp.dtype)
         return (xp * m).sum(1) / m.sum(1)
 
-    def _axis(self, xp: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
-        a = self.axes[:, t]
-        xj = torch.gather(xp, 1, a[:, :1, None].expand(-1, 1, 3)).squeeze(1)
-        xk = torch.gather(xp, 1, a[:, 1:, None].expand(-1, 1, 3)).squeeze(1)
-        u = xk - xj
-        return xj, u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-
-    def _axes(self, xp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`_axis` of every torsion: origins and unit axes ``(S, T_max, 3)``."""
-        s_n, t_n, _ = self.axes.shape
-        ends = torch.gather(xp, 1, self.axes.reshape(s_n, 2 * t_n, 1).expand(-1, -1, 3))
+    def _axes(self, xp: torch.Tensor, t: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Origins and unit axes ``(S, T_max, 3)`` of every torsion at ``xp``, or ``(S, 3)`` of
+        torsion ``t`` alone."""
+        axes = self.axes if t is None else self.axes[:, t : t + 1]
+        s_n, t_n, _ = axes.shape
+        ends = torch.gather(xp, 1, axes.reshape(s_n, 2 * t_n, 1).expand(-1, -1, 3))
         xj, xk = ends.reshape(s_n, t_n, 2, 3).unbind(2)
         u = xk - xj
-        return xj, u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        return (xj, u) if t is None else (xj[:, 0], u[:, 0])
 
     def basis(self, xp: torch.Tensor) -> torch.Tensor:
         """Generator fields J ``(S, N_max, 3, Q)`` at ``xp``: translations, rotations, torsions."""
@@ -198,7 +194,7 @@ class Manifold:
         """Apply ``q (S, Q)`` exactly: torsions in order, then rotation about the centroid, then
         translation. Returns the new ``(S, N_max, 3)``."""
         for t in range(self.axes.shape[1]):
-            xj, u = self._axis(xp, t)
+            xj, u = self._axes(xp, t)
             turned = rotate(xp - xj.unsqueeze(1), u, q[:, 6 + t]) + xj.unsqueeze(1)
             xp = torch.where(self.moving[:, t].unsqueeze(-1), turned, xp)
         c = self.centroid(xp).unsqueeze(1)
