@@ -179,16 +179,20 @@ class Manifold:
         eye = torch.eye(normal.shape[-1], dtype=normal.dtype, device=xp.device)
         return jac, normal + ridge * eye
 
-    def project(self, xp: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    def project(self, xp: torch.Tensor, d: torch.Tensor, linear: bool = False):
         """Least-squares generalized increments ``q (S, Q)`` of displacements ``d (S, N_max, 3)``
-        Å; ``d (S, N_max, 3, K)`` gives ``(S, Q, K)``, K fields in one solve."""
+        Å; ``d (S, N_max, 3, K)`` gives ``(S, Q, K)``, K fields in one solve. With ``linear``
+        (one field), also the displacement J q ``(S, N_max, 3)`` Å that q makes to first order."""
         many = d.dim() == 4
         jac, normal = self.normal(xp)
         rhs = d.flatten(1, 2).double()
         q = torch.linalg.solve(normal, jac.transpose(1, 2) @ (rhs if many else rhs.unsqueeze(-1)))
         pad = torch.cat([self.tmask.new_ones((xp.shape[0], 6)), self.tmask], dim=1).unsqueeze(-1)
-        q = (q * pad).to(xp.dtype)
-        return q if many else q.squeeze(-1)
+        q = q * pad
+        out = q.to(xp.dtype) if many else q.squeeze(-1).to(xp.dtype)
+        if not linear:
+            return out
+        return out, (jac @ q).reshape(xp.shape).to(xp.dtype)
 
     def move(self, xp: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Apply ``q (S, Q)`` exactly: torsions in order, then rotation about the centroid, then

@@ -107,13 +107,15 @@ class ManifoldSampler(nn.Module):
             state_dict[prefix + "noise_scale"] = scale.expand(2).clone()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    @property
+    def length_units(self) -> bool:
+        """Whether the noise statistics are per-atom Å² (``noise_units``; False for checkpoints
+        from before, whose statistics are per generalized column)."""
+        return bool(self.noise_units > 0)
+
     def weights(self, man: Manifold, xp: torch.Tensor) -> torch.Tensor:
         """Per-column noise factors ``(S, Q)`` at ``xp`` (``_brownian.metric_weights``)."""
-        return BD.metric_weights(man, xp, absolute=bool(self.noise_units > 0))
-
-    def _length_weights(self, man: Manifold, xp: torch.Tensor) -> torch.Tensor | None:
-        """:meth:`weights` in length units; None (the statistics are per column) before."""
-        return self.weights(man, xp) if self.noise_units > 0 else None
+        return BD.metric_weights(man, xp, absolute=self.length_units)
 
     @property
     def tether_rate(self) -> float:
@@ -185,7 +187,7 @@ class ManifoldSampler(nn.Module):
         factors = [float(np.clip(rigid_ref / rigid_pred * gain, 0.5, 2.0))] * 2
         if self.torsions_seen and pred[3] > 0:
             factors[1] = float(np.clip(ref[3] / pred[3] * gain, 0.5, 2.0))
-        elif not self.torsions_seen and not self.noise_units > 0:
+        elif not self.torsions_seen and not self.length_units:
             factors[1] = 1.0
         self.drift_scale.fill_(new)
         scale = self.noise_scale * torch.tensor(factors, dtype=torch.float64)
@@ -205,7 +207,7 @@ class ManifoldSampler(nn.Module):
         scale = self.augment * torch.exp(math.log(4.0) * (2 * torch.rand(s_n, 1) - 1))
         noise = BD.Noise(None, xp.device, xp.dtype)
         var = self.noise_var.to(xp.dtype)
-        if self.noise_units > 0:
+        if self.length_units:
             q = (
                 man.project(xp, BD.projected_noise(man, var, 1.0, noise))
                 * BD.columns(man, var).sqrt()
@@ -239,14 +241,15 @@ class ManifoldSampler(nn.Module):
 
     @torch.no_grad()
     def _update(self, man, x0, resid, batch, cur, nxt) -> None:
-        moments = BD.residual_moments(man, x0, resid, self._length_weights(man, x0)).double()
+        weights = self.weights(man, x0) if self.length_units else None
+        moments = BD.residual_moments(man, x0, resid, weights).double()
         vib = rigid_distance_sq_change(cur, nxt, graphs_of(batch))
         obs = torch.cat([moments, vib.double().reshape(1) / 4])
         beta = max(self.momentum, 1.0 / float(self.noise_updates + 1))
         known = torch.isfinite(obs)
         self.torsions_seen = self.torsions_seen or bool(known[2])
         self.noise_var[known] = (1 - beta) * self.noise_var[known] + beta * obs[known]
-        if not self.torsions_seen and self.noise_units > 0:
+        if not self.torsions_seen and self.length_units:
             # no torsion seen yet: the per-atom jiggle of the rotations (isotropic per-atom noise)
             self.noise_var[BD.VAR_TORS] = self.noise_var[BD.VAR_ROT]
         self.noise_updates += 1
@@ -287,7 +290,7 @@ class ManifoldSampler(nn.Module):
         full = self._with_tether(field, anchor_of(batch, positions(batch)).repeat(k, 1))
         pocket = Pocket.from_batch(batch).replicate(k)
         wall = None if self.wall <= 0 else (lambda p: pocket.resolve(man, p, self.wall))
-        length, weights, cap = bool(self.noise_units > 0), self.weights(man, xp), None
+        length, weights, cap = self.length_units, self.weights(man, xp), None
         if self.drift_cap > 0:
             resid = BD.columns(man, self.noise_var.to(xp.dtype))
             resid = resid * weights if length else resid

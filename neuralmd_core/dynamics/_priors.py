@@ -105,8 +105,7 @@ class Pocket:
             d = self.push(xp, man.mask, wall)
             if not bool(d.abs().amax() > 0):
                 break
-            q = man.project(xp, d)
-            lin = torch.einsum("snkq,sq->snk", man.basis(xp), q)
+            q, lin = man.project(xp, d, linear=True)
             dd = (d * d).sum((1, 2))
             gain = torch.where(dd > 0, (lin * d).sum((1, 2)) / dd.clamp_min(1e-30), 1.0)
             xp = man.move(xp, q / gain.clamp(min=GAIN_MIN, max=1.0).unsqueeze(-1))
