@@ -64,30 +64,36 @@ class LigandGraph:
         moving: (T, n) bool, the atoms that turn with each rotatable bond (the smaller side;
             never j or k).
         rigid_pairs: (P, 2) atom pairs (i < j) whose distance no rotatable bond changes.
+        ends: (T, 2) the torsion's outer atoms (i, l) of :func:`rotatable_bonds`, ordered like
+            ``axes``: the dihedral (i, j, k, l) about axis (j, k), l on the moving side, grows
+            by θ when bond t turns by θ.
     """
 
     n: int
     axes: np.ndarray
     moving: np.ndarray
     rigid_pairs: np.ndarray
+    ends: np.ndarray
 
     @classmethod
     def from_bonds(cls, n: int, bonds) -> LigandGraph:
         """Build the graph of ``n`` atoms from ``bonds`` (B, 2) (local indices)."""
         adj = adjacency(n, bonds)
-        axes, moving = [], []
-        for _, j, k, _ in rotatable_bonds(n, bonds):
+        axes, moving, ends = [], [], []
+        for i, j, k, end in rotatable_bonds(n, bonds):
             far = side(adj, j, k) - {k}
             near = set(range(n)) - far - {j, k}
             if len(near) < len(far):
-                j, k, far = k, j, near
+                i, j, k, end, far = end, k, j, i, near
             mask = np.zeros(n, dtype=bool)
             mask[sorted(far)] = True
             axes.append((j, k))
             moving.append(mask)
+            ends.append((i, end))
         axes_a = np.array(axes, dtype=np.int64).reshape(-1, 2)
         moving_a = np.array(moving, dtype=bool).reshape(-1, n)
-        return cls(n, axes_a, moving_a, _rigid_pairs(n, axes_a, moving_a))
+        ends_a = np.array(ends, dtype=np.int64).reshape(-1, 2)
+        return cls(n, axes_a, moving_a, _rigid_pairs(n, axes_a, moving_a), ends_a)
 
 
 def _rigid_pairs(n: int, axes: np.ndarray, moving: np.ndarray) -> np.ndarray:

@@ -66,6 +66,9 @@ class NeuralMDSDEOptions(MethodOptions):
         wall: manifold sampler: steric wall distance to protein backbone atoms, Å (0 = none).
         drift_cap: manifold sampler: in rollouts, soft limit of each generalized drift
             increment, in residual standard deviations of its class (0 = none).
+        torsion_prior: manifold sampler (experimental, off by default): with at least 20 known
+            snapshots, the torsion drift gains the known history's potential of mean force
+            (``_torsion_prior``).
         step: Euler–Maruyama step dt, snapshot intervals (0.5 = two steps per snapshot).
         friction_init: initial γ, per snapshot interval (learned, kept ≥ 0 by a softplus).
         sigma_init: initial σ, Å per snapshot interval^(3/2) (learned, state-dependent, ≥ 0).
@@ -89,6 +92,7 @@ class NeuralMDSDEOptions(MethodOptions):
     tether: bool = True
     wall: float = pydantic.Field(2.2, ge=0)
     drift_cap: float = pydantic.Field(3.0, ge=0)
+    torsion_prior: bool = False
     step: float = pydantic.Field(0.5, gt=0)
     friction_init: float = pydantic.Field(1.0, gt=0)
     sigma_init: float = pydantic.Field(0.1, gt=0)
@@ -129,6 +133,7 @@ class NeuralMDSDE(NetMethod):
                 o.tether,
                 o.wall,
                 o.drift_cap,
+                o.torsion_prior,
             )
             return
         self.v_init = VelocityInit(self.model_options, o.velocity_net)
