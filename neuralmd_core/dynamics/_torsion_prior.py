@@ -39,6 +39,13 @@ BANDWIDTH_MIN_RAD, BANDWIDTH_MAX_RAD = 0.05, 0.5
 MAX_RATE = 0.25
 
 
+def circular_variance(samples: torch.Tensor) -> torch.Tensor:
+    """−2 ln R̄ (rad², the squared circular standard deviation) over the last axis of angles
+    ``samples`` (rad); R̄ is the mean resultant length."""
+    r = torch.exp(1j * samples).mean(-1).abs().clamp(1e-12, 1.0)
+    return -2 * torch.log(r)
+
+
 def dihedrals(xp: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
     """Dihedral angles ``(..., S, T)`` rad in [−π, π] of padded positions ``xp (..., S, N, 3)``
     for local atom quadruples ``quads (S, T, 4)`` (the convention of ``evaluation.realism``)."""
@@ -92,8 +99,7 @@ class TorsionPrior:
                                                              g.axes[:, 1], g.ends[:, 1])], -1)  # fmt: skip
                 quads[s, :t], live[s, :t] = q.to(history.device), True
         samples = dihedrals(history.double(), quads).permute(1, 2, 0)  # (S, T, H)
-        r = torch.exp(1j * samples).mean(-1).abs().clamp(1e-12, 1.0)
-        sigma = torch.sqrt(-2 * torch.log(r)) * 1.06 * h ** (-0.2)
+        sigma = circular_variance(samples).sqrt() * 1.06 * h ** (-0.2)
         sigma = sigma.clamp(BANDWIDTH_MIN_RAD, BANDWIDTH_MAX_RAD)
         return cls(quads, samples, sigma.pow(-2), live)
 
@@ -116,8 +122,7 @@ class TorsionPrior:
     def stiffness(self) -> torch.Tensor:
         """``(S, T_max)`` rad⁻²: the curvature of U_t near its modes, 1 / (the history's
         circular variance in rad² + the kernel's), 0 where padded."""
-        r = torch.exp(1j * self.samples).mean(-1).abs().clamp(1e-12, 1.0)
-        var = -2 * torch.log(r) + 1.0 / self.kappa
+        var = circular_variance(self.samples) + 1.0 / self.kappa
         return torch.where(self.live, 1.0 / var, torch.zeros_like(var))
 
     def moves(self, sigma: torch.Tensor, h: float) -> int:
