@@ -28,14 +28,12 @@ from dataclasses import dataclass
 import torch
 
 from neuralmd_core.dynamics._manifold import ROT, TRANS, Manifold
+from neuralmd_core.dynamics._torsion_prior import TorsionFlow
 
 #: indices into a noise-variance vector: translation, rotation, torsion (per-atom Å² per interval
 #: in length units, turned into each column's variance by :func:`metric_weights`; per axis in
 #: Å² and rad², per torsion in rad², for checkpoints from before), vibration (Å², per coordinate)
 VAR_TRANS, VAR_ROT, VAR_TORS, VAR_VIB = 0, 1, 2, 3
-
-#: padded positions (S, N_max, 3) Å → torsion drift (S, T_max) rad per interval
-TorsionDrift = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -160,22 +158,22 @@ def projected_step(
     noise: Noise,
     cap: torch.Tensor | None = None,
     fine: int = 1,
-    torsion_drift: TorsionDrift | None = None,
+    torsion_flow: TorsionFlow | None = None,
 ) -> torch.Tensor:
     """One substep ``h`` of Brownian dynamics on the manifold in ``fine`` moves: each projects
     the drift field ``b`` ``(S, N_max, 3)`` Å per interval (held over the substep) times h/fine
     and fresh isotropic noise of √(h/fine) at the current state, in one solve, caps the drift
-    part (``cap`` / fine) and scales the noise columns by √D. ``torsion_drift`` (padded
-    positions → ``(S, T_max)`` rad per interval, evaluated at every move) is added to the
-    torsion columns. Returns the new ``xp``."""
+    part (``cap`` / fine) and scales the noise columns by √D. With ``torsion_flow`` the torsion
+    columns are carried through the prior's split flow (``TorsionFlow.step``). Returns the new
+    ``xp``."""
     cap = None if cap is None else cap / fine
     for _ in range(fine):
         both = torch.stack([(h / fine) * b, projected_noise(man, var, h / fine, noise)], -1)
         q, q_n = man.project(xp, both).unbind(-1)
-        q = soft_cap(q, cap)
-        if torsion_drift is not None:
-            q = torch.cat([q[:, :6], q[:, 6:] + (h / fine) * torsion_drift(xp).to(q)], dim=1)
-        xp = man.move(xp, q + q_n * columns(man, var).sqrt().to(q_n))
+        q = soft_cap(q, cap) + q_n * columns(man, var).sqrt().to(q_n)
+        if torsion_flow is not None:
+            q = torsion_flow.step(xp, q, h / fine, noise)
+        xp = man.move(xp, q)
     return xp
 
 
@@ -192,7 +190,7 @@ def sample(
     weights: torch.Tensor | None = None,
     projected: bool = False,
     fine: int = 1,
-    torsion_drift: TorsionDrift | None = None,
+    torsion_flow: TorsionFlow | None = None,
 ) -> torch.Tensor:
     """Roll the Brownian dynamics out for ``n_snapshots`` snapshots of ``substeps`` substeps.
 
@@ -210,7 +208,7 @@ def sample(
             × √D of its class (``var`` per-atom Å²): exact Brownian motion on the manifold when
             the classes share one D; drift and noise are projected in one solve.
         fine: with ``projected``, moves per substep (:func:`projected_step`).
-        torsion_drift: with ``projected``, an extra drift of the torsions (:func:`projected_step`).
+        torsion_flow: with ``projected``, the torsion prior's flow (:func:`projected_step`).
 
     Returns:
         ``(n_snapshots, S, N_max, 3)`` Å reported snapshots (state + a fresh vibration).
@@ -221,7 +219,7 @@ def sample(
         for _ in range(substeps):
             if projected:
                 xp = projected_step(man, xp, drift(xp + vibration(man, var, noise)), var, h,
-                                    noise, cap, fine, torsion_drift)  # fmt: skip
+                                    noise, cap, fine, torsion_flow)  # fmt: skip
             else:
                 q = soft_cap(drift_step(man, xp, drift, h, xp + vibration(man, var, noise)), cap)
                 xp = man.move(xp, q + q_noise(man, var, h, noise, weights))

@@ -47,13 +47,10 @@ from neuralmd_core.dynamics._manifold import (
     rigid_distances,
 )
 from neuralmd_core.dynamics._priors import WALL_A, Pocket, anchor_of
-from neuralmd_core.dynamics._torsion_prior import TorsionPrior
+from neuralmd_core.dynamics._torsion_prior import TorsionFlow, TorsionPrior
 
 #: initial noise variances (translation, rotation, torsion: per-atom Å² per interval; vib Å²)
 INITIAL_VAR = (0.4, 0.4, 0.4, 0.0004)
-
-#: most moves per substep with the torsion prior (``_torsion_prior.TorsionPrior.moves``)
-PRIOR_MOVES_MAX = 64
 
 #: bounds of the calibrated noise and drift scales
 SCALE_MIN, SCALE_MAX = 0.01, 10.0
@@ -76,14 +73,14 @@ class ManifoldSampler(nn.Module):
         wall: steric wall distance, Å (0 = none).
         drift_cap: in rollouts, each generalized drift increment is softly limited to this many
             residual standard deviations of its class (``_brownian.soft_cap``; 0 = none).
-        torsion_prior: add the known history's torsion potential of mean force to the torsion
-            drift (``_torsion_prior``; experimental).
+        torsion_prior: the torsions also follow the known history's potential of mean force
+            (``_torsion_prior``).
     """
 
     def __init__(
         self, substeps: int, augment: float, copies: int, noise_momentum: float,
         idealize_start: bool, augment_torsion: float = 0.25, tether: bool = True,
-        wall: float = WALL_A, drift_cap: float = 3.0, torsion_prior: bool = False,
+        wall: float = WALL_A, drift_cap: float = 3.0, torsion_prior: bool = True,
     ):  # fmt: skip
         super().__init__()
         self.substeps, self.augment, self.copies = substeps, augment, copies
@@ -284,26 +281,23 @@ class ManifoldSampler(nn.Module):
         ]
         return torch.as_tensor(np.concatenate(parts), dtype=hist.dtype, device=hist.device)
 
-    def _torsion_drift(
+    def _torsion_flow(
         self, batch: Mapping[str, Any], man: Manifold, xp: torch.Tensor, var: torch.Tensor
-    ) -> tuple[BD.TorsionDrift | None, int]:
-        """The torsion prior's drift ½ Σ ∇ log p (``_torsion_prior``) for the K replicated
-        systems of ``man`` at ``xp (K·S, N_max, 3)``, and the moves per substep it needs; (None,
-        1) when off or without a long enough history."""
+    ) -> TorsionFlow | None:
+        """The torsion prior's flow (``_torsion_prior``) for the K replicated systems of ``man``
+        at ``xp (K·S, N_max, 3)``; None when off or without a long enough history."""
         if not self.torsion_prior:
-            return None, 1
+            return None
         man1 = Manifold.from_batch(batch)
         hist = torch.stack([man1.pad(h) for h in positions(batch)])
         graphs = [g for _, g in graphs_of(batch)]
         prior = TorsionPrior.from_history(graphs, hist, man1.num_q - 6)
         if prior is None:
-            return None, 1
+            return None
         prior = prior.replicate(xp.shape[0] // hist.shape[1])
         inv = torch.linalg.inv(man.normal(xp)[1])[:, 6:, 6:]
         both = (prior.live.unsqueeze(-1) & prior.live.unsqueeze(-2)).to(inv)
-        sigma = (float(var[BD.VAR_TORS]) * inv * both).to(xp.dtype)  # rad² per interval
-        moves = prior.moves(sigma, 1.0 / self.substeps)
-        return (lambda p: 0.5 * (sigma @ prior.grad_log_p(p).unsqueeze(-1)).squeeze(-1)), moves
+        return TorsionFlow(prior, float(var[BD.VAR_TORS]) * inv.double() * both.double())
 
     def rollout(
         self, field: Field, ctx, batch: Mapping[str, Any], n: int, k: int, gen
@@ -325,11 +319,11 @@ class ManifoldSampler(nn.Module):
             cap = self.drift_cap / self.substeps * resid.sqrt()
         var = self.var(x0.dtype)
         fine = BD.fine_moves(man, var, weights, 1.0 / self.substeps) if length else 1
-        tors, moves = self._torsion_drift(batch, man, xp, var) if length else (None, 1)
+        flow = self._torsion_flow(batch, man, xp, var) if length else None
         out = BD.sample(
             man, xp, lambda p: scale * man.pad(full(ctx, man.unpad(p))), var, n, self.substeps,
             noise, wall, cap, None if length else weights, projected=length,
-            fine=min(max(fine, moves), PRIOR_MOVES_MAX), torsion_drift=tors,
+            fine=fine, torsion_flow=flow,
         )  # fmt: skip
         flat = (
             torch.stack([man.unpad(o) for o in out]) if n else x0.new_zeros((0, k * x0.shape[0], 3))

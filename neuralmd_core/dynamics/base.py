@@ -23,6 +23,10 @@ class MethodOptions(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
+    #: values of options added after checkpoints were written with the method, which those
+    #: checkpoints (their stored options lack the key) load with instead of today's default
+    stored_defaults: ClassVar[Mapping[str, Any]] = {}
+
 
 class Method(nn.Module):
     """Base class of all methods.

@@ -149,6 +149,22 @@ def _state_dict_problem(exc: RuntimeError) -> str:
     return "; ".join(parts) or type(exc).__name__
 
 
+def _with_stored_defaults(data: dict) -> Any:
+    """The checkpoint's method options, with the method's ``stored_defaults`` for keys it lacks
+    (options added since it was written keep the value it was trained with)."""
+    from neuralmd_core.dynamics.registry import method_class
+    from neuralmd_core.errors import NeuralMDError
+
+    opts = data["method_options"]
+    try:
+        defaults = method_class(data["method"]).Options.stored_defaults
+    except NeuralMDError:  # unknown method: build_method says so in its own words
+        return opts
+    if not isinstance(opts, dict):
+        return opts
+    return {**defaults, **opts}
+
+
 def load_method(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Method, dict]:
     """Rebuild the trained method from a checkpoint.
 
@@ -178,7 +194,7 @@ def load_method(path: str | Path, map_location: str | torch.device = "cpu") -> t
     if conflict:
         raise InputError(path, f"weights do not match the checkpoint's record: {conflict}")
     try:
-        method = build_method(name, data["model_options"], data["method_options"])
+        method = build_method(name, data["model_options"], _with_stored_defaults(data))
     except ValidationError as exc:
         keys = sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})
         shown = ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")

@@ -66,9 +66,9 @@ class NeuralMDSDEOptions(MethodOptions):
         wall: manifold sampler: steric wall distance to protein backbone atoms, Å (0 = none).
         drift_cap: manifold sampler: in rollouts, soft limit of each generalized drift
             increment, in residual standard deviations of its class (0 = none).
-        torsion_prior: manifold sampler (experimental, off by default): with at least 20 known
-            snapshots, the torsion drift gains the known history's potential of mean force
-            (``_torsion_prior``).
+        torsion_prior: manifold sampler: with at least 20 known snapshots, the torsions also
+            follow the known history's potential of mean force (``_torsion_prior``; on by
+            default, off for checkpoints written before it was, ``stored_defaults``).
         step: Euler–Maruyama step dt, snapshot intervals (0.5 = two steps per snapshot).
         friction_init: initial γ, per snapshot interval (learned, kept ≥ 0 by a softplus).
         sigma_init: initial σ, Å per snapshot interval^(3/2) (learned, state-dependent, ≥ 0).
@@ -92,7 +92,7 @@ class NeuralMDSDEOptions(MethodOptions):
     tether: bool = True
     wall: float = pydantic.Field(2.2, ge=0)
     drift_cap: float = pydantic.Field(3.0, ge=0)
-    torsion_prior: bool = False
+    torsion_prior: bool = True
     step: float = pydantic.Field(0.5, gt=0)
     friction_init: float = pydantic.Field(1.0, gt=0)
     sigma_init: float = pydantic.Field(0.1, gt=0)
@@ -101,6 +101,8 @@ class NeuralMDSDEOptions(MethodOptions):
     paper_compat: bool = False
     paper_gamma_init: float = 10.0
     training_score: Literal["energy", "sample"] = "energy"
+
+    stored_defaults: ClassVar[Mapping[str, Any]] = {"torsion_prior": False}
 
 
 class NeuralMDSDE(NetMethod):

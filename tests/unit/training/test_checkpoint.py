@@ -141,3 +141,16 @@ def test_weights_that_do_not_match_their_record_are_one_line(tmp_path):
         message = str(err.value)
         assert "weights do not match" in message, (name, message)
         assert "\n" not in message and len(message) < 300, (name, message)
+
+
+def test_options_added_later_load_as_the_checkpoint_was_trained(tmp_path):
+    path = tmp_path / "sde.pt"
+    save_checkpoint(path, build_method("neuralmd-sde", TINY_NETWORK, {}), META)
+    raw = torch.load(path, weights_only=True)
+    assert raw["method_options"]["torsion_prior"] is True  # today's default is stored
+    assert load_method(path)[0].sampler.torsion_prior
+    # a checkpoint from before the option existed was trained and calibrated without it
+    old = dict(raw, method_options={k: v for k, v in raw["method_options"].items()
+                                    if k != "torsion_prior"})  # fmt: skip
+    torch.save(old, path)
+    assert not load_method(path)[0].sampler.torsion_prior
