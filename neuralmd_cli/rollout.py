@@ -66,6 +66,15 @@ def rollout(
     velocity_top: Path = typer.Option(
         None, "--velocity-top", help="Topology for --velocity-traj if it has none."
     ),
+    history: Path = typer.Option(
+        None,
+        "--history",
+        help="Known trajectory of this complex (e.g. your MD): its last frame is the start and "
+        "the model sees all of it (neuralmd-sde's torsion prior needs >= 20 frames).",
+    ),
+    history_top: Path = typer.Option(
+        None, "--history-top", help="Topology for --history if it has none (e.g. for XTC)."
+    ),
     ligand_resname: str = typer.Option(
         None,
         "--ligand-resname",
@@ -128,8 +137,8 @@ def rollout(
     opts = RolloutOptions(
         model=model, snapshots=snapshots, samples=samples, seed=seed, device=device,
         init_velocity=init_velocity, temperature_K=temperature, velocity_traj=velocity_traj,
-        velocity_top=velocity_top, force=force, compile=compile_mode,
-        guard=GuardOptions(max_displacement, max_bond_stretch, min_backbone_distance),
+        velocity_top=velocity_top, force=force, compile=compile_mode, history=history,
+        history_top=history_top, guard=GuardOptions(max_displacement, max_bond_stretch, min_backbone_distance),
     )  # fmt: skip
     check_options(opts)
     if output is None:

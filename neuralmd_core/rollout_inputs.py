@@ -91,6 +91,8 @@ class RolloutOptions:
     force: bool = False
     progress: bool = True
     compile: str = "auto"  # auto | yes | no
+    history: Path | None = None
+    history_top: Path | None = None
 
 
 def at_least_one(option: str, value: int) -> None:
@@ -136,7 +138,8 @@ def check_options(opts: RolloutOptions) -> None:
     Raises:
         InputError: snapshots/samples below 1, a seed outside [0, 2^64), an unknown device or
             initial-velocity mode, a temperature that is not > 0 K, a guard threshold out of
-            range, velocity files without ``from-traj``, or an unknown ``--compile``.
+            range, velocity files without ``from-traj``, an unknown ``--compile``, or
+            ``--history-top`` without ``--history``.
     """
     at_least_one("--snapshots", opts.snapshots)
     at_least_one("--samples", opts.samples)
@@ -148,6 +151,8 @@ def check_options(opts: RolloutOptions) -> None:
     _check_guard(opts.guard)
     if opts.compile not in COMPILE_CHOICES:
         raise InputError("--compile", f"unknown value {opts.compile!r} (use auto, yes or no)")
+    if opts.history_top is not None and opts.history is None:
+        raise InputError("--history-top", "is only used with --history")
 
 
 def check_request(req: RolloutRequest) -> None:
@@ -187,8 +192,9 @@ def check_outputs(req: RolloutRequest, opts: RolloutOptions, model: Path) -> Non
     from neuralmd_core.io._files import check_file
     from neuralmd_core.io.writers import TRAJECTORY_FORMATS
 
-    for path in (req.complex_pdb, req.ligand):
-        check_file(path)
+    for path in (req.complex_pdb, req.ligand, opts.history, opts.history_top):
+        if path is not None:
+            check_file(path)
     if req.output.is_dir():
         raise InputError(req.output, "is a directory; -o takes the trajectory file to write")
     if req.output.suffix.lower() not in TRAJECTORY_FORMATS:
@@ -199,7 +205,8 @@ def check_outputs(req: RolloutRequest, opts: RolloutOptions, model: Path) -> Non
     parent = next((p for p in req.output.parents if p.exists()), Path("."))
     if not parent.is_dir():
         raise InputError(req.output, f"{parent} is not a folder")
-    inputs = [req.complex_pdb, req.ligand, model, opts.velocity_traj, opts.velocity_top]
+    inputs = [req.complex_pdb, req.ligand, model, opts.velocity_traj, opts.velocity_top,
+              opts.history, opts.history_top]  # fmt: skip
     inputs = {Path(p).resolve() for p in inputs if p is not None}
     for traj in output_paths(req.output, opts.samples):
         for path in outputs_of(traj):

@@ -86,6 +86,35 @@ def _velocity_from_traj(system, opts: RolloutOptions, interval_ps: float) -> np.
     return velocity * (interval_ps / dt)  # Å per snapshot interval of the model
 
 
+def with_history(system, traj: Path, top: Path | None):
+    """``system`` with its known history ``lig_pos (H, N, 3)`` Å and ``time_ps`` taken from the
+    ligand of trajectory ``traj`` (topology ``top``, or ``traj`` itself for PDB/HDF5): the last
+    frame is the start, and a method that uses the history (the torsion prior of
+    ``neuralmd-sde``, the tether's mean pose) sees all of it.
+
+    Raises:
+        InputError: the trajectory's ligand differs from the input ligand (atom count, element
+            order) or has NaN/inf coordinates.
+    """
+    import dataclasses
+
+    from neuralmd_core.io.writers import read_ligand_trajectory
+
+    lig = read_ligand_trajectory(traj, top or traj, system.lig_resname)
+    n = system.num_atoms
+    if lig.lig_pos_A.shape[1] != n:
+        raise InputError(traj, f"ligand has {lig.lig_pos_A.shape[1]} heavy atoms, the input "
+                         f"ligand has {n}")  # fmt: skip
+    if not np.array_equal(np.asarray(lig.lig_z), np.asarray(system.lig_z)):
+        raise InputError(traj, "ligand atoms are not in the input ligand's element order")
+    if not np.isfinite(lig.lig_pos_A).all():
+        raise InputError(traj, "ligand coordinates contain NaN/inf")
+    return dataclasses.replace(
+        system, lig_pos=lig.lig_pos_A.astype(np.float32),
+        time_ps=np.asarray(lig.time_ps, dtype=np.float64), energy=None, lig_anchor=None,
+    )  # fmt: skip
+
+
 @dataclass
 class _Loaded:
     """One request with its inputs read: the system, protein topology/coordinates, velocity."""
@@ -127,6 +156,8 @@ def _load_inputs(requests, opts: RolloutOptions, method, meta) -> list[_Loaded]:
             r.complex_pdb, r.ligand, r.ligand_resname, ligand_chain=r.ligand_chain,
             ligand_resid=r.ligand_resid, pocket_cutoff_A=cutoff,
         )  # fmt: skip
+        if opts.history is not None:
+            system = with_history(system, opts.history, opts.history_top)
         out.append(_Loaded(r, system, top, xyz, _init_velocity(system, meta, opts)))
     return out
 
@@ -244,6 +275,8 @@ def run_batch(
         InputError: a bad list, option, input or output folder (nothing written).
     """
     at_least_one("--batch-size", batch_size)
+    if opts.history is not None:
+        raise InputError("--history", "continues one complex's trajectory; not with --batch")
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file; with --batch, -o takes a folder")

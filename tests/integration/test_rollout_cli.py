@@ -5,6 +5,7 @@ bad inputs. The checkpoints are tiny untrained models built in conftest.py (not 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from typer.testing import CliRunner
 from neuralmd_cli.app import app
 from neuralmd_core.data.prepare import system_from_pdb_sdf
 from neuralmd_core.dynamics.registry import method_class
+from neuralmd_core.errors import InputError
 from neuralmd_core.rollout import predict
+from neuralmd_core.rollout_job import with_history
 from neuralmd_core.training.checkpoint import load_method
 
 runner = CliRunner()
@@ -702,3 +705,66 @@ def test_a_failure_in_a_batch_keeps_the_complexes_done_and_nothing_of_the_next(
                       "--batch-size", 1)  # fmt: skip
     assert isinstance(result.exception, OSError)
     assert sorted(p.name for p in out.iterdir()) == ["first.pdb", "first.xtc"]  # no temp files
+
+
+# ---------------------------------------------------------------- --history
+
+
+def test_history_continues_a_known_trajectory(gs11, refdata_dir, ckpt_dir, make_ckpt, tmp_path,
+                                              monkeypatch):  # fmt: skip
+    from neuralmd_core.dynamics import _torsion_prior
+
+    pdb, sdf = gs11
+    traj = refdata_dir / "11gs" / "seed0" / "traj.xtc"
+    sde = make_ckpt(ckpt_dir / "sde_history.pt", "neuralmd-sde")
+    priors = []
+    real = _torsion_prior.TorsionPrior.from_history.__func__
+
+    def spy(cls, graphs, history, t_max):
+        priors.append((history.shape[0], real(cls, graphs, history, t_max)))
+        return priors[-1][1]
+
+    monkeypatch.setattr(_torsion_prior.TorsionPrior, "from_history", classmethod(spy))
+    base = (pdb, sdf, "--model", sde, "--snapshots", 3, *LOOSE)
+    _ok(*base, "-o", tmp_path / "cont.xtc", "--history", traj, "--history-top", pdb)
+    known = md.load(str(traj), top=str(pdb))
+    lig = known.topology.select("not protein and not water and element != H")
+    written = _ligand_xyz(tmp_path / "cont.xtc")
+    assert written.shape[0] == 4  # the start and 3 snapshots
+    assert np.abs(written[0] - known.xyz[-1, lig] * 10).max() < XTC_PRECISION_A
+    # the model saw the whole history: the torsion prior was built from all 100 frames
+    assert [(h, p is not None) for h, p in priors] == [(100, True)]
+    priors.clear()
+    _ok(*base, "-o", tmp_path / "pose.xtc")  # one known pose: no prior
+    assert all(p is None for _h, p in priors)
+
+
+def test_history_refusals_are_one_line(t4l, t4l_seed0, gs11, ode_ckpt, tmp_path):
+    traj = t4l_seed0 / "traj.xtc"
+    cases = {
+        "--history-top": (*t4l, "--history-top", t4l[0]),
+        "no residue named 'LIG'": (*gs11, "--history", traj, "--history-top", t4l[0]),
+        "traj.xtc": (*t4l, "--history", tmp_path / "missing" / "traj.xtc"),
+    }
+    for needle, args in cases.items():
+        result = _rollout(*args, "-o", tmp_path / "t.xtc", "--model", ode_ckpt, "--snapshots", 2)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and needle in lines[0], (needle, lines)
+        assert not (tmp_path / "t.xtc").exists()
+    listing = tmp_path / "list.tsv"
+    listing.write_text(f"{t4l[0]}\t{t4l[1]}\tone\n")
+    result = _rollout("--batch", listing, "-o", tmp_path / "out", "--model", ode_ckpt,
+                      "--history", traj, "--history-top", t4l[0])  # fmt: skip
+    assert (
+        result.exit_code == 2 and "--history" in result.stderr and not (tmp_path / "out").exists()
+    )
+    # the same residue name with other atoms: refused by count, then by element order
+    system, _top, _xyz = system_from_pdb_sdf(*t4l)
+    fewer = dataclasses.replace(system, lig_z=system.lig_z[:-1])
+    with pytest.raises(InputError, match="heavy atoms"):
+        with_history(fewer, traj, t4l[0])
+    swapped = dataclasses.replace(system, lig_z=np.where(np.arange(system.num_atoms) == 0, 7,
+                                                         system.lig_z))  # fmt: skip
+    with pytest.raises(InputError, match="element order"):
+        with_history(swapped, traj, t4l[0])
+    assert with_history(system, traj, t4l[0]).lig_pos.shape[0] == 100
