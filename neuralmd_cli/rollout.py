@@ -93,7 +93,7 @@ def rollout(
         16, "--batch-size", help="Complexes per batched computation with --batch (>= 1)."
     ),
     max_displacement: float = typer.Option(
-        5.0, "--max-displacement", help="Guard: largest move of a ligand atom per snapshot, Å."
+        8.0, "--max-displacement", help="Guard: largest move of a ligand atom per snapshot, Å."
     ),
     max_bond_stretch: float = typer.Option(
         1.5, "--max-bond-stretch", help="Guard: longest ligand bond, × its input length (> 1)."

@@ -36,7 +36,7 @@ class GuardOptions:
         min_backbone_distance_A: smallest allowed ligand heavy atom – backbone atom distance, Å.
     """
 
-    max_displacement_A: float = 5.0
+    max_displacement_A: float = 8.0
     max_bond_stretch: float = 1.5
     min_backbone_distance_A: float = 1.5
 

@@ -38,6 +38,9 @@ WALL_ITERATIONS = 10
 #: smallest Newton gain of an overlap-removal pass (the move is at most 1/GAIN_MIN × the
 #: least-squares one)
 GAIN_MIN = 0.05
+#: largest rotation or torsion angle of one overlap-removal pass, rad: a Newton step that would
+#: turn more (a low gain extrapolates the linear fit far beyond where it holds) is scaled down
+WALL_ANGLE_MAX = 0.5
 
 
 def anchor_of(batch: Mapping[str, Any], history: torch.Tensor) -> torch.Tensor:
@@ -100,7 +103,10 @@ class Pocket:
         Each move is the least-squares projection q of the overlap displacements d, scaled by
         |d|² / ⟨Jq, d⟩ per system (a Newton step along d): the projection alone moves one atom of
         a rigid 39-atom ligand by only a few % of its overlap, and 10 such passes left 11 % of
-        glutathione's snapshots inside 2.2 Å (11GS, t4l-trained default)."""
+        glutathione's snapshots inside 2.2 Å (11GS, t4l-trained default). A pass turns by at
+        most ``WALL_ANGLE_MAX`` (:func:`limit_angles`): at a gain of 0.067 one pass turned a
+        torsion by 5.5 rad and moved an atom by 8.4 Å (11GS, snapshot 1,876 of a 10,000-snapshot
+        rollout)."""
         for _ in range(WALL_ITERATIONS):
             d = self.push(xp, man.mask, wall)
             if not bool(d.abs().amax() > 0):
@@ -108,5 +114,14 @@ class Pocket:
             q, lin = man.project(xp, d, linear=True)
             dd = (d * d).sum((1, 2))
             gain = torch.where(dd > 0, (lin * d).sum((1, 2)) / dd.clamp_min(1e-30), 1.0)
-            xp = man.move(xp, q / gain.clamp(min=GAIN_MIN, max=1.0).unsqueeze(-1))
+            xp = man.move(xp, limit_angles(q / gain.clamp(min=GAIN_MIN, max=1.0).unsqueeze(-1)))
         return xp
+
+
+def limit_angles(q: torch.Tensor, most: float = WALL_ANGLE_MAX) -> torch.Tensor:
+    """Generalized increments ``q (S, Q)`` scaled down, per system, so that neither the rotation
+    (the norm of its vector) nor any torsion turns by more than ``most`` rad; unchanged where
+    none does."""
+    top = torch.cat([q[:, 3:6].norm(dim=1, keepdim=True), q[:, 6:].abs()], dim=1).amax(1)
+    over = (top > most).unsqueeze(-1)
+    return torch.where(over, q * (most / top.clamp_min(1e-30)).unsqueeze(-1), q)

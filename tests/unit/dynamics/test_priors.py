@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from neuralmd_core import keys
 from neuralmd_core.data.ligand_graph import LigandGraph
 from neuralmd_core.dynamics._manifold import Manifold
-from neuralmd_core.dynamics._priors import Pocket, anchor_of
+from neuralmd_core.dynamics._priors import WALL_ANGLE_MAX, Pocket, anchor_of, limit_angles
 from neuralmd_core.dynamics.registry import build_method
 from tests.unit.dynamics.conftest import TINY, batch_of, window
 
@@ -40,6 +41,19 @@ def test_wall_pushes_overlapping_atoms_out_and_keeps_the_ligand_rigid(gs11_syste
     g = LigandGraph.from_bonds(39, gs11_system[keys.LIG_BONDS])
     assert _min_distance(out, pocket) > 2.1
     assert float((_rigid(out[0], g) - _rigid(shifted[0], g)).abs().max()) < 1e-9
+
+
+def test_a_wall_pass_never_turns_by_more_than_its_limit():
+    q = torch.tensor([[0.3, -0.2, 0.1, 0.02, 0.01, -0.03, 0.2, -0.1],  # within the limit
+                      [1.0, 0.0, 0.0, 0.6, 0.8, 0.0, 0.1, -0.3],  # rotation by 1.0 rad
+                      [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.5, -1.1]],  # a torsion by 5.5 rad
+                     dtype=torch.float64)  # fmt: skip
+    out = limit_angles(q)
+    assert torch.equal(out[0], q[0])  # bitwise: rollouts that never hit the limit are unchanged
+    assert float(out[1, 3:6].norm()) == pytest.approx(WALL_ANGLE_MAX)
+    assert float(out[2, 6:].abs().max()) == pytest.approx(WALL_ANGLE_MAX)
+    for k in (1, 2):  # the whole step is scaled: same direction in generalized space
+        assert torch.allclose(out[k] / out[k].norm(), q[k] / q[k].norm())
 
 
 class _NoNet:
