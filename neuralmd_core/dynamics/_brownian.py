@@ -185,7 +185,7 @@ def sample(
     n_snapshots: int,
     substeps: int,
     noise: Noise,
-    constrain: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    constrain: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     cap: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
     projected: bool = False,
@@ -200,7 +200,8 @@ def sample(
         var: ``(4,)`` noise variances (``VAR_*``).
         n_snapshots, substeps: snapshots to report and substeps per snapshot interval.
         noise: the source of randomness.
-        constrain: applied to the state after every move (``_priors.Pocket.resolve``).
+        constrain: ``(state after a substep, state before it)`` → the state kept, applied after
+            every substep (``_priors.Pocket.resolve``).
         cap: ``(Q,)`` soft limit of each drift increment per substep (:func:`soft_cap`).
         weights: ``(S, Q)`` per-column noise factors (:func:`metric_weights`) of independent
             generalized noise (``var`` per column class; checkpoints before length units).
@@ -217,6 +218,7 @@ def sample(
     out = []
     for _ in range(n_snapshots):
         for _ in range(substeps):
+            prev = xp
             if projected:
                 xp = projected_step(man, xp, drift(xp + vibration(man, var, noise)), var, h,
                                     noise, cap, fine, torsion_flow)  # fmt: skip
@@ -224,7 +226,7 @@ def sample(
                 q = soft_cap(drift_step(man, xp, drift, h, xp + vibration(man, var, noise)), cap)
                 xp = man.move(xp, q + q_noise(man, var, h, noise, weights))
             if constrain is not None:
-                xp = constrain(xp)
+                xp = constrain(xp, prev)
         out.append(xp + vibration(man, var, noise))
     return torch.stack(out) if out else xp.new_zeros((0, *xp.shape))
 

@@ -311,7 +311,7 @@ class ManifoldSampler(nn.Module):
         scale = float(self.drift_scale)
         full = self._with_tether(field, anchor_of(batch, positions(batch)).repeat(k, 1))
         pocket = Pocket.from_batch(batch).replicate(k)
-        wall = None if self.wall <= 0 else (lambda p: pocket.resolve(man, p, self.wall))
+        wall = None if self.wall <= 0 else (lambda p, old: pocket.resolve(man, p, self.wall, old))
         length, weights, cap = self.length_units, self.weights(man, xp), None
         if self.drift_cap > 0:
             resid = BD.columns(man, self.noise_var.to(xp.dtype))

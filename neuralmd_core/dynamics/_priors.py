@@ -41,6 +41,9 @@ GAIN_MIN = 0.05
 #: largest rotation or torsion angle of one overlap-removal pass, rad: a Newton step that would
 #: turn more (a low gain extrapolates the linear fit far beyond where it holds) is scaled down
 WALL_ANGLE_MAX = 0.5
+#: a move that leaves a ligand heavy atom closer than this to a pocket atom after every pass is
+#: rejected (the clash criterion of ``evaluation``), Å
+REJECT_A = 2.0
 
 
 def anchor_of(batch: Mapping[str, Any], history: torch.Tensor) -> torch.Tensor:
@@ -97,7 +100,16 @@ class Pocket:
         depth = (wall - r).clamp_min(0) * (self.mask.unsqueeze(1) & lig_mask.unsqueeze(2))
         return ((depth / r).unsqueeze(-1) * diff).sum(2)
 
-    def resolve(self, man: Manifold, xp: torch.Tensor, wall: float) -> torch.Tensor:
+    def closest(self, xp: torch.Tensor, lig_mask: torch.Tensor) -> torch.Tensor:
+        """``(S,)`` Å: the smallest ligand–pocket atom distance of each system (inf without
+        pocket atoms)."""
+        r = (xp.unsqueeze(2) - self.xyz.unsqueeze(1).to(xp)).norm(dim=-1)
+        real = self.mask.unsqueeze(1) & lig_mask.unsqueeze(2)
+        return torch.where(real, r, torch.full_like(r, float("inf"))).flatten(1).amin(1)
+
+    def resolve(
+        self, man: Manifold, xp: torch.Tensor, wall: float, before: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``xp`` with its overlaps removed by manifold moves (at most ``WALL_ITERATIONS``).
 
         Each move is the least-squares projection q of the overlap displacements d, scaled by
@@ -106,16 +118,23 @@ class Pocket:
         glutathione's snapshots inside 2.2 Å (11GS, t4l-trained default). A pass turns by at
         most ``WALL_ANGLE_MAX`` (:func:`limit_angles`): at a gain of 0.067 one pass turned a
         torsion by 5.5 rad and moved an atom by 8.4 Å (11GS, snapshot 1,876 of a 10,000-snapshot
-        rollout)."""
+        rollout). With ``before`` (the state before the move), a system still closer than
+        ``REJECT_A`` to the pocket after the passes, and closer than it was, returns to
+        ``before``: the move is rejected, as hard-sphere Brownian dynamics rejects a move into a
+        wall (10,000 snapshots of 11GS left 1.2 % of the frames within 2 Å without it)."""
         for _ in range(WALL_ITERATIONS):
             d = self.push(xp, man.mask, wall)
             if not bool(d.abs().amax() > 0):
-                break
+                return xp  # no overlap left: nothing to reject
             q, lin = man.project(xp, d, linear=True)
             dd = (d * d).sum((1, 2))
             gain = torch.where(dd > 0, (lin * d).sum((1, 2)) / dd.clamp_min(1e-30), 1.0)
             xp = man.move(xp, limit_angles(q / gain.clamp(min=GAIN_MIN, max=1.0).unsqueeze(-1)))
-        return xp
+        if before is None:
+            return xp
+        near = self.closest(xp, man.mask)
+        reject = (near < REJECT_A) & (near < self.closest(before.to(xp), man.mask))
+        return torch.where(reject.view(-1, 1, 1), before.to(xp), xp) if bool(reject.any()) else xp
 
 
 def limit_angles(q: torch.Tensor, most: float = WALL_ANGLE_MAX) -> torch.Tensor:

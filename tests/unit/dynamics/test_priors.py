@@ -56,6 +56,29 @@ def test_a_wall_pass_never_turns_by_more_than_its_limit():
         assert torch.allclose(out[k] / out[k].norm(), q[k] / q[k].norm())
 
 
+def test_a_move_the_wall_cannot_undo_is_rejected(gs11_system, monkeypatch):
+    from neuralmd_core.dynamics import _priors
+
+    batch = batch_of(window(gs11_system, 0, 1), dtype=torch.float64)
+    man, pocket = Manifold.from_batch(batch), Pocket.from_batch(batch)
+    xp = man.pad(batch[keys.LIG_POS][-1])
+    d = (xp[0].unsqueeze(1) - pocket.xyz[0].unsqueeze(0)).norm(dim=-1)
+    d[:, ~pocket.mask[0]] = float("inf")
+    i, j = np.unravel_index(int(d.argmin()), d.shape)
+    v = xp[0, i] - pocket.xyz[0, j]
+
+    def at(contact: float) -> torch.Tensor:  # the ligand slid until its closest contact is this
+        return xp - (v * (1 - contact / v.norm())).view(1, 1, 3)
+
+    monkeypatch.setattr(_priors, "WALL_ITERATIONS", 0)  # the passes undo nothing
+    assert float(pocket.closest(at(1.4), man.mask)[0]) == pytest.approx(1.4)
+    assert torch.equal(pocket.resolve(man, at(1.4), 2.2, before=xp), xp)  # into the wall
+    assert torch.equal(pocket.resolve(man, at(1.4), 2.2), at(1.4))  # without a state to keep
+    # a pose already in contact may still move, as long as it comes no closer
+    assert torch.equal(pocket.resolve(man, at(1.6), 2.2, before=at(1.5)), at(1.6))
+    assert torch.equal(pocket.resolve(man, at(1.5), 2.2, before=at(1.6)), at(1.6))
+
+
 class _NoNet:
     """A context for ``ManifoldSampler.rollout`` without a network (the field is analytic)."""
 
