@@ -61,18 +61,28 @@ def _init_velocity(system, meta: dict, opts: RolloutOptions) -> np.ndarray:
     return np.zeros((system.num_atoms, 3))
 
 
-def _velocity_from_traj(system, opts: RolloutOptions, interval_ps: float) -> np.ndarray:
-    from neuralmd_core.io.writers import has_times, read_ligand_trajectory
+def _ligand_of(traj: Path, top: Path | None, system):
+    """The ligand of trajectory ``traj`` (topology ``top``, or ``traj`` itself for PDB/HDF5),
+    found by ``system``'s residue name (``io.writers.read_ligand_trajectory``).
 
-    top = opts.velocity_top or opts.velocity_traj
-    pos, times, *_ = read_ligand_trajectory(opts.velocity_traj, top, system.lig_resname)
+    Raises:
+        InputError: it has another number of heavy atoms than ``system``'s ligand.
+    """
+    from neuralmd_core.io.writers import read_ligand_trajectory
+
+    lig = read_ligand_trajectory(traj, top or traj, system.lig_resname)
+    if lig.lig_pos_A.shape[1] != system.num_atoms:
+        raise InputError(traj, f"ligand has {lig.lig_pos_A.shape[1]} heavy atoms, the input "
+                         f"ligand has {system.num_atoms}")  # fmt: skip
+    return lig
+
+
+def _velocity_from_traj(system, opts: RolloutOptions, interval_ps: float) -> np.ndarray:
+    from neuralmd_core.io.writers import has_times
+
+    pos, times, *_ = _ligand_of(opts.velocity_traj, opts.velocity_top, system)
     if pos.shape[0] < 2:
         raise InputError(opts.velocity_traj, "needs at least two frames to estimate a velocity")
-    if pos.shape[1] != system.num_atoms:
-        raise InputError(
-            opts.velocity_traj,
-            f"ligand has {pos.shape[1]} heavy atoms, the input ligand has {system.num_atoms}",
-        )
     velocity = pos[-1] - pos[-2]  # Å per frame step of the trajectory
     if not np.isfinite(velocity).all():
         raise InputError(opts.velocity_traj, "last two frames give a NaN/inf velocity")
@@ -98,13 +108,7 @@ def with_history(system, traj: Path, top: Path | None):
     """
     import dataclasses
 
-    from neuralmd_core.io.writers import read_ligand_trajectory
-
-    lig = read_ligand_trajectory(traj, top or traj, system.lig_resname)
-    n = system.num_atoms
-    if lig.lig_pos_A.shape[1] != n:
-        raise InputError(traj, f"ligand has {lig.lig_pos_A.shape[1]} heavy atoms, the input "
-                         f"ligand has {n}")  # fmt: skip
+    lig = _ligand_of(traj, top, system)
     if not np.array_equal(np.asarray(lig.lig_z), np.asarray(system.lig_z)):
         raise InputError(traj, "ligand atoms are not in the input ligand's element order")
     if not np.isfinite(lig.lig_pos_A).all():

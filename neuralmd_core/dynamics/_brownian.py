@@ -80,7 +80,9 @@ def projected_noise(man: Manifold, var: torch.Tensor, h: float, noise: Noise) ->
     return z * (h**0.5) * man.mask.unsqueeze(-1).to(z.dtype)
 
 
-def metric_weights(man: Manifold, xp: torch.Tensor, absolute: bool = True) -> torch.Tensor:
+def metric_weights(
+    man: Manifold, xp: torch.Tensor, absolute: bool = True, inv: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-column noise factors ``(S, Q)`` at ``xp`` from W = (JᵀJ)⁻¹, the covariance of the
     generalized increments of isotropic per-atom noise of unit variance (Å²) projected onto the
     manifold.
@@ -90,9 +92,9 @@ def metric_weights(man: Manifold, xp: torch.Tensor, absolute: bool = True) -> to
     a per-atom variance D (Å²) then moves a terminal methyl more than a bond that turns half the
     ligand, and turns a large ligand less than a small one. Otherwise (checkpoints from before
     length units): 1 for the rigid body and, for torsion t, W_tt over its mean over the
-    system's real torsions.
+    system's real torsions. ``inv``: W ``(S, Q, Q)`` when the caller has it already.
     """
-    inv = torch.linalg.inv(man.normal(xp)[1]).diagonal(dim1=1, dim2=2)
+    inv = (torch.linalg.inv(man.normal(xp)[1]) if inv is None else inv).diagonal(dim1=1, dim2=2)
     tm = man.tmask.to(inv.dtype)
     if absolute:
         rigid = [inv[:, TRANS].mean(1, keepdim=True), inv[:, ROT].mean(1, keepdim=True)]

@@ -117,9 +117,12 @@ class ManifoldSampler(nn.Module):
         from before, whose statistics are per generalized column)."""
         return bool(self.noise_units > 0)
 
-    def weights(self, man: Manifold, xp: torch.Tensor) -> torch.Tensor:
-        """Per-column noise factors ``(S, Q)`` at ``xp`` (``_brownian.metric_weights``)."""
-        return BD.metric_weights(man, xp, absolute=self.length_units)
+    def weights(
+        self, man: Manifold, xp: torch.Tensor, inv: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per-column noise factors ``(S, Q)`` at ``xp`` (``_brownian.metric_weights``; ``inv``
+        the inverse of JᵀJ when known)."""
+        return BD.metric_weights(man, xp, absolute=self.length_units, inv=inv)
 
     @property
     def tether_rate(self) -> float:
@@ -282,10 +285,11 @@ class ManifoldSampler(nn.Module):
         return torch.as_tensor(np.concatenate(parts), dtype=hist.dtype, device=hist.device)
 
     def _torsion_flow(
-        self, batch: Mapping[str, Any], man: Manifold, xp: torch.Tensor, var: torch.Tensor
+        self, batch: Mapping[str, Any], man: Manifold, inv: torch.Tensor, var: torch.Tensor
     ) -> TorsionFlow | None:
-        """The torsion prior's flow (``_torsion_prior``) for the K replicated systems of ``man``
-        at ``xp (K·S, N_max, 3)``; None when off or without a long enough history."""
+        """The torsion prior's flow (``_torsion_prior``) for the K replicated systems of ``man``,
+        ``inv (K·S, Q, Q)`` the inverse of JᵀJ at their start; None when off or without a long
+        enough history."""
         if not self.torsion_prior:
             return None
         man1 = Manifold.from_batch(batch)
@@ -294,10 +298,9 @@ class ManifoldSampler(nn.Module):
         prior = TorsionPrior.from_history(graphs, hist, man1.num_q - 6)
         if prior is None:
             return None
-        prior = prior.replicate(xp.shape[0] // hist.shape[1])
-        inv = torch.linalg.inv(man.normal(xp)[1])[:, 6:, 6:]
-        both = (prior.live.unsqueeze(-1) & prior.live.unsqueeze(-2)).to(inv)
-        return TorsionFlow(prior, float(var[BD.VAR_TORS]) * inv.double() * both.double())
+        prior = prior.replicate(inv.shape[0] // hist.shape[1])
+        both = (prior.live.unsqueeze(-1) & prior.live.unsqueeze(-2)).double()
+        return TorsionFlow(prior, float(var[BD.VAR_TORS]) * inv[:, 6:, 6:].double() * both)
 
     def rollout(
         self, field: Field, ctx, batch: Mapping[str, Any], n: int, k: int, gen
@@ -312,14 +315,15 @@ class ManifoldSampler(nn.Module):
         full = self._with_tether(field, anchor_of(batch, positions(batch)).repeat(k, 1))
         pocket = Pocket.from_batch(batch).replicate(k)
         wall = None if self.wall <= 0 else (lambda p, old: pocket.resolve(man, p, self.wall, old))
-        length, weights, cap = self.length_units, self.weights(man, xp), None
+        inv = torch.linalg.inv(man.normal(xp)[1])  # W = (JᵀJ)⁻¹ at the start
+        length, weights, cap = self.length_units, self.weights(man, xp, inv), None
         if self.drift_cap > 0:
             resid = BD.columns(man, self.noise_var.to(xp.dtype))
             resid = resid * weights if length else resid
             cap = self.drift_cap / self.substeps * resid.sqrt()
         var = self.var(x0.dtype)
         fine = BD.fine_moves(man, var, weights, 1.0 / self.substeps) if length else 1
-        flow = self._torsion_flow(batch, man, xp, var) if length else None
+        flow = self._torsion_flow(batch, man, inv, var) if length else None
         out = BD.sample(
             man, xp, lambda p: scale * man.pad(full(ctx, man.unpad(p))), var, n, self.substeps,
             noise, wall, cap, None if length else weights, projected=length,

@@ -95,16 +95,21 @@ class Pocket:
     def push(self, xp: torch.Tensor, lig_mask: torch.Tensor, wall: float) -> torch.Tensor:
         """Overlap displacement ``(S, N_max, 3)`` Å: Σ_j max(0, wall − r_ij) û_ij per atom,
         û_ij the unit vector from protein atom j to ligand atom i."""
-        diff = xp.unsqueeze(2) - self.xyz.unsqueeze(1).to(xp)  # (S, N, M, 3)
-        r = diff.norm(dim=-1).clamp_min(1e-6)
-        depth = (wall - r).clamp_min(0) * (self.mask.unsqueeze(1) & lig_mask.unsqueeze(2))
+        diff, r, real = self._pairs(xp, lig_mask)
+        r = r.clamp_min(1e-6)
+        depth = (wall - r).clamp_min(0) * real
         return ((depth / r).unsqueeze(-1) * diff).sum(2)
+
+    def _pairs(self, xp: torch.Tensor, lig_mask: torch.Tensor):
+        """Ligand–pocket differences ``(S, N, M, 3)`` Å, distances ``(S, N, M)`` Å and the mask
+        of real pairs ``(S, N, M)``."""
+        diff = xp.unsqueeze(2) - self.xyz.unsqueeze(1).to(xp)
+        return diff, diff.norm(dim=-1), self.mask.unsqueeze(1) & lig_mask.unsqueeze(2)
 
     def closest(self, xp: torch.Tensor, lig_mask: torch.Tensor) -> torch.Tensor:
         """``(S,)`` Å: the smallest ligand–pocket atom distance of each system (inf without
         pocket atoms)."""
-        r = (xp.unsqueeze(2) - self.xyz.unsqueeze(1).to(xp)).norm(dim=-1)
-        real = self.mask.unsqueeze(1) & lig_mask.unsqueeze(2)
+        _, r, real = self._pairs(xp, lig_mask)
         return torch.where(real, r, torch.full_like(r, float("inf"))).flatten(1).amin(1)
 
     def resolve(

@@ -124,12 +124,6 @@ class TorsionPrior:
         grad = -(kap * weight * torch.sin(diff)).sum(-1)
         return torch.where(self.live, grad, torch.zeros_like(grad)).to(phi.dtype)
 
-    def stiffness(self) -> torch.Tensor:
-        """``(S, T_max)`` rad⁻²: the curvature of U_t near its modes, 1 / (the history's
-        circular variance in rad² + the kernel's), 0 where padded."""
-        var = circular_variance(self.samples) + 1.0 / self.kappa
-        return torch.where(self.live, 1.0 / var, torch.zeros_like(var))
-
     def rate(self, sigma: torch.Tensor) -> float:
         """The largest restoring fraction per interval of the drift ½ Σ ∇ log p at its stiffest,
         ½ Σ_tt κ_t (``sigma (S, T_max, T_max)`` rad² per interval; the curvature of a kernel
@@ -149,6 +143,7 @@ class TorsionFlow:
 
     def __init__(self, prior: TorsionPrior, sigma: torch.Tensor):
         self.prior, self.sigma = prior, sigma.double()
+        self.rate = prior.rate(self.sigma)  # restoring fraction per interval at the stiffest
         lam, vec = torch.linalg.eigh(self.sigma)
         self.root = vec * lam.clamp_min(0).sqrt().unsqueeze(-2)  # root @ rootᵀ = Σ
         self.live = prior.live.double()
@@ -160,7 +155,7 @@ class TorsionFlow:
 
     def inner(self, tau: float) -> int:
         """Inner steps of a move of ``tau`` intervals (``INNER_RATE``)."""
-        return max(1, math.ceil(self.prior.rate(self.sigma) * tau / INNER_RATE))
+        return max(1, math.ceil(self.rate * tau / INNER_RATE))
 
     def advance(self, phi: torch.Tensor, dq: torch.Tensor, tau: float, noise) -> torch.Tensor:
         """Dihedrals ``phi (S, T_max)`` rad after one move of ``tau`` intervals whose other

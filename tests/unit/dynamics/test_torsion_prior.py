@@ -88,7 +88,9 @@ def _sampled_variance(drift_factor: float) -> float:
     k, sigma, tau = 256, 0.05, 4.0  # rad² per interval; intervals per move
     prior = _one_torsion_prior(k)
     flow = TorsionFlow(prior, torch.full((k, 1, 1), sigma * drift_factor, dtype=torch.float64))
-    assert 0.9 < 0.5 * sigma * float(prior.stiffness()[0, 0]) * tau < 1.2
+    # curvature of U near its mode: 1 / (the history's circular variance + the kernel's)
+    stiffness = 1.0 / float(circular_variance(prior.samples[0, 0]) + 1.0 / prior.kappa[0, 0])
+    assert 0.9 < 0.5 * sigma * stiffness * tau < 1.2
     gen = torch.Generator().manual_seed(0)
     noise = Noise(gen, torch.device("cpu"), torch.float64)
     phi = torch.full((k, 1), 0.5, dtype=torch.float64)
